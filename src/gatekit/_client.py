@@ -1,0 +1,525 @@
+"""Client and AsyncClient: ask for a decision, and run code only when it allows.
+
+``_BaseClient`` holds every step that does no I/O (building requests, DLP,
+checking answers, mapping statuses to errors); ``Client`` and ``AsyncClient``
+each write only the I/O chain, once sync and once async.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+from pydantic_core import to_jsonable_python
+
+from gatekit import _context
+from gatekit._exceptions import (
+    ApprovalExpired,
+    ApprovalTimeout,
+    BackendError,
+    Blocked,
+    ConfigurationError,
+    DecisionError,
+    IdempotencyConflict,
+    PendingReview,
+    RateLimited,
+    Rejected,
+    ValidationError,
+)
+from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest, Outcome, Status
+from gatekit._settings import FailMode, Settings, load_settings
+from gatekit.backends import Backend, LocalBackend
+from gatekit.dlp import DlpMode, mask_value, scan_value
+
+__all__ = ["AsyncClient", "Client", "default_client", "intercept"]
+
+logger = logging.getLogger("gatekit")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound="_BaseClient")
+
+# Errors that describe the caller's input or the decision itself, not a broken backend.
+_PASS_THROUGH = (DecisionError, ValidationError, IdempotencyConflict)
+
+_ERROR_FOR_STATUS: dict[Status, type[DecisionError]] = {
+    Status.BLOCKED: Blocked,
+    Status.PENDING_REVIEW: PendingReview,
+    Status.REJECTED: Rejected,
+    Status.EXPIRED: ApprovalExpired,
+}
+
+
+def _poll_delays() -> Iterator[float]:
+    """How long to wait between looks at a pending review: quick first, then 1 s."""
+    delay = 0.05
+    while True:
+        yield delay
+        delay = min(delay * 2, 1.0)
+
+
+class _CallSpec:
+    """How a decorated function's calls become actions (computed once per function)."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        tool: str | None,
+        capture_arguments: bool,
+        fields: dict[str, Any],
+    ) -> None:
+        self.signature = inspect.signature(fn)
+        self.capture_arguments = capture_arguments
+        self.template = Action(tool=tool or fn.__name__, **fields)  # validates the fields now
+
+    def actions(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Action, Action]:
+        """The real action (for the digest) and the one to send (values only if captured)."""
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = {
+            name: to_jsonable_python(value, fallback=repr)
+            for name, value in bound.arguments.items()
+            if name not in ("self", "cls")
+        }
+        real = self.template.model_copy(update={"arguments": values})
+        if self.capture_arguments:
+            return real, real
+        return real, self.template.model_copy(update={"arguments": _summaries(values)})
+
+
+def _summaries(values: dict[str, Any]) -> dict[str, Any]:
+    """Argument names with types and sizes only: nothing of the values leaves the process."""
+    summary: dict[str, Any] = {}
+    for name, value in values.items():
+        shape: dict[str, Any] = {"type": type(value).__name__}
+        if isinstance(value, str | list | dict):
+            shape["count"] = len(value)
+        summary[name] = shape
+    return summary
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        fail_mode: FailMode | str | None = None,
+        dlp_mode: DlpMode | str | None = None,
+        agent_id: str | None = None,
+        approval_timeout: float | None = None,
+        approval_ttl: float | None = None,
+        decision_timeout: float | None = None,
+        data_dir: Path | str | None = None,
+    ) -> None:
+        self.settings: Settings = load_settings(
+            fail_mode=fail_mode,
+            dlp_mode=dlp_mode,
+            agent_id=agent_id,
+            approval_timeout=approval_timeout,
+            approval_ttl=approval_ttl,
+            decision_timeout=decision_timeout,
+            data_dir=data_dir,
+        )
+        if backend is not None and not isinstance(backend, Backend):
+            raise ConfigurationError(
+                f"backend must implement gatekit.backends.Backend, got {type(backend).__name__}"
+            )
+        self.backend: Backend = backend or LocalBackend.from_settings(self.settings)
+
+    # -- building requests -------------------------------------------------------
+
+    def _action(self, action: Action | None, fields: dict[str, Any]) -> Action:
+        if action is not None and fields:
+            raise ValidationError(
+                "pass either an Action or action fields, not both", field="action"
+            )
+        return action if action is not None else Action(**fields)
+
+    def _with_context(self, action: Action) -> Action:
+        run = _context.current_run()
+        updates: dict[str, Any] = {}
+        if action.agent_id is None:
+            updates["agent_id"] = (run and run.agent_id) or self.settings.agent_id
+        if action.run_id is None and run is not None:
+            updates["run_id"] = run.run_id
+        if action.session_id is None and run is not None and run.session_id is not None:
+            updates["session_id"] = run.session_id
+        return action.model_copy(update=updates) if updates else action
+
+    def _request(self, real: Action, sent: Action | None = None) -> DecisionRequest:
+        """Bind the digest to the real action; send only what DLP lets out."""
+        real = self._with_context(real)
+        sent = real if sent is None else self._with_context(sent)
+        mode = self.settings.dlp_mode
+        if mode is DlpMode.OFF:
+            return DecisionRequest(action=sent, action_digest=real.digest())
+        findings = scan_value(sent.arguments, "args") + scan_value(sent.metadata, "metadata")
+        outcome = CheckOutcome.BLOCK if mode is DlpMode.BLOCK else CheckOutcome.WARN
+        checks = [
+            Check(name=f"dlp.{f.detector}", outcome=outcome, detail=f.category, path=f.path)
+            for f in findings
+        ]
+        if findings and mode is not DlpMode.WARN:
+            sent = sent.model_copy(
+                update={
+                    "arguments": mask_value(sent.arguments),
+                    "metadata": mask_value(sent.metadata),
+                }
+            )
+        return DecisionRequest(action=sent, action_digest=real.digest(), client_checks=checks)
+
+    # -- judging answers -----------------------------------------------------------
+
+    def _checked(self, request: DecisionRequest, answer: object) -> Decision:
+        if not isinstance(answer, Decision):
+            raise BackendError(f"backend returned {type(answer).__name__}, not a Decision")
+        if answer.action_digest != request.action_digest:
+            raise BackendError("backend returned a decision for a different action")
+        return answer
+
+    def _on_failure(self, request: DecisionRequest, error: BackendError) -> Decision:
+        """Fail closed (raise) unless fail_mode='open' was explicitly chosen."""
+        if self.settings.fail_mode is not FailMode.OPEN:
+            raise error
+        logger.warning(
+            "gatekit: no valid decision for %s; fail_mode=open lets it run: %s",
+            request.action.tool,
+            error,
+        )
+        return Decision(
+            decision_id=f"open_{uuid.uuid4().hex}",
+            status=Status.ALLOWED,
+            reason=f"no valid decision ({error}); allowed because fail_mode='open'",
+            tool=request.action.tool,
+            action_digest=request.action_digest,
+            created_at=datetime.now(UTC),
+            checks=[
+                Check(name="backend.failure", outcome=CheckOutcome.WARN, detail=str(error)[:500])
+            ],
+            failed_open=True,
+        )
+
+    @staticmethod
+    def _raise_unless_allowed(decision: Decision) -> None:
+        if decision.allowed:
+            return
+        if decision.status is Status.BLOCKED and decision.retry_after is not None:
+            raise RateLimited(decision)
+        raise _ERROR_FOR_STATUS[decision.status](decision)
+
+    @staticmethod
+    def _needs_consume(decision: Decision) -> bool:
+        """Approvals and keyed decisions are single-use; plain allows are not."""
+        if decision.failed_open:
+            return False
+        return decision.status is Status.APPROVED or decision.idempotency_key is not None
+
+    @staticmethod
+    def _outcome(error: BaseException | None) -> Outcome:
+        if error is None:
+            return Outcome(status="success")
+        return Outcome(status="error", detail=type(error).__name__)
+
+    @staticmethod
+    def _coerce_outcome(outcome: Outcome | str) -> Outcome:
+        return outcome if isinstance(outcome, Outcome) else Outcome(status=outcome)
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.settings.approval_timeout if timeout is None else timeout
+
+    def _twin(self, cls: type[C]) -> C:
+        """This client as ``cls`` (sync or async), sharing settings and backend."""
+        if isinstance(self, cls):
+            return self
+        twin = cls.__new__(cls)
+        twin.settings, twin.backend = self.settings, self.backend
+        return twin
+
+    def intercept(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        tool: str | None = None,
+        capture_arguments: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Decorate a sync or async function so that each call is decided first.
+
+        The tool name defaults to the function's name; ``fields`` are Action
+        fields (risk_level, operation_class, …), validated now. By default only
+        argument names, types and sizes are sent; ``capture_arguments=True`` lets
+        policy see the (DLP-masked) values. The approval is bound to the real
+        values either way.
+        """
+
+        def decorate(func: Callable[P, R]) -> Callable[P, R]:
+            spec = _CallSpec(func, tool, capture_arguments, fields)
+            if inspect.iscoroutinefunction(func):
+                return self._twin(AsyncClient)._wrap(func, spec, wait, timeout)  # type: ignore[return-value]
+            return self._twin(Client)._wrap(func, spec, wait, timeout)
+
+        return decorate(fn) if fn is not None else decorate
+
+
+class Client(_BaseClient):
+    """The synchronous client. Thread-safe if its backend is."""
+
+    def _call(self, fn: Callable[..., R], *args: Any) -> R:
+        try:
+            return fn(*args)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:
+            raise BackendError(f"backend failed: {type(exc).__name__}: {exc}") from exc
+
+    def _decide(self, request: DecisionRequest) -> Decision:
+        try:
+            decision = self._checked(request, self._call(self.backend.decide, request))
+        except BackendError as error:
+            decision = self._on_failure(request, error)
+        _context.notify(decision)
+        return decision
+
+    def decide(self, action: Action | None = None, /, **fields: Any) -> Decision:
+        """Ask for a decision. Never raises for a denial; raises BackendError
+        (fail closed) when no valid decision can be had."""
+        return self._decide(self._request(self._action(action, fields)))
+
+    def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
+        """Wait for a reviewer. Returns the approved decision or raises
+        Rejected, ApprovalExpired or ApprovalTimeout."""
+        deadline = time.monotonic() + self._timeout(timeout)
+        for delay in _poll_delays():
+            if decision.status is not Status.PENDING_REVIEW:
+                break
+            if time.monotonic() >= deadline:
+                raise ApprovalTimeout(decision, "no review within the allowed time")
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            decision = self._call(self.backend.get_decision, decision.decision_id)
+        self._raise_unless_allowed(decision)
+        return decision
+
+    def _authorize(self, request: DecisionRequest, wait: bool, timeout: float | None) -> Decision:
+        decision = self._decide(request)
+        if decision.status is Status.PENDING_REVIEW and wait:
+            decision = self.wait_for_approval(decision, timeout)
+        self._raise_unless_allowed(decision)
+        if self._needs_consume(decision):
+            decision = self._call(self.backend.consume, decision.decision_id, request)
+        return decision
+
+    @contextmanager
+    def _guarded(
+        self, request: DecisionRequest, wait: bool, timeout: float | None
+    ) -> Iterator[Decision]:
+        decision = self._authorize(request, wait, timeout)
+        try:
+            yield decision
+        except BaseException as error:
+            self._report_quietly(decision, self._outcome(error))
+            raise
+        self._report_quietly(decision, self._outcome(None))
+
+    def guard(
+        self,
+        action: Action | None = None,
+        /,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> AbstractContextManager[Decision]:
+        """``with client.guard(tool=…, …) as decision:`` — the body runs only when allowed.
+
+        Waits up to ``timeout`` for a review when ``wait`` (else raises PendingReview),
+        re-checks an approval just before the body, and reports the outcome after it.
+        """
+        return self._guarded(self._request(self._action(action, fields)), wait, timeout)
+
+    def _wrap(
+        self, func: Callable[P, R], spec: _CallSpec, wait: bool, timeout: float | None
+    ) -> Callable[P, R]:
+        @functools.wraps(func)
+        def gated(*args: P.args, **kwargs: P.kwargs) -> R:
+            with self._guarded(self._request(*spec.actions(args, kwargs)), wait, timeout):
+                return func(*args, **kwargs)
+
+        return gated
+
+    def report(self, decision: Decision, outcome: Outcome | str) -> None:
+        """Record what happened after the action ran."""
+        self._call(self.backend.report, decision.decision_id, self._coerce_outcome(outcome))
+
+    def _report_quietly(self, decision: Decision, outcome: Outcome) -> None:
+        # The action already ran: a failed report must not look like a failed action.
+        try:
+            self.report(decision, outcome)
+        except Exception as exc:
+            logger.warning("gatekit: could not report outcome of %s: %s", decision.decision_id, exc)
+
+    def ready(self) -> bool:
+        try:
+            return bool(self.backend.ready())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient):
+    """The asyncio/trio client (anyio). Backend calls are bounded by ``decision_timeout``."""
+
+    async def _call(self, fn: Callable[..., Awaitable[R]], *args: Any) -> R:
+        try:
+            with anyio.fail_after(self.settings.decision_timeout):
+                return await fn(*args)
+        except _PASS_THROUGH:
+            raise
+        except TimeoutError as exc:
+            raise BackendError(
+                f"backend did not answer within {self.settings.decision_timeout} s"
+            ) from exc
+        except Exception as exc:
+            raise BackendError(f"backend failed: {type(exc).__name__}: {exc}") from exc
+
+    async def _decide(self, request: DecisionRequest) -> Decision:
+        try:
+            decision = self._checked(request, await self._call(self.backend.adecide, request))
+        except BackendError as error:
+            decision = self._on_failure(request, error)
+        _context.notify(decision)
+        return decision
+
+    async def decide(self, action: Action | None = None, /, **fields: Any) -> Decision:
+        """See ``Client.decide``."""
+        return await self._decide(self._request(self._action(action, fields)))
+
+    async def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
+        """See ``Client.wait_for_approval``."""
+        deadline = time.monotonic() + self._timeout(timeout)
+        for delay in _poll_delays():
+            if decision.status is not Status.PENDING_REVIEW:
+                break
+            if time.monotonic() >= deadline:
+                raise ApprovalTimeout(decision, "no review within the allowed time")
+            await anyio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            decision = await self._call(self.backend.aget_decision, decision.decision_id)
+        self._raise_unless_allowed(decision)
+        return decision
+
+    async def _authorize(
+        self, request: DecisionRequest, wait: bool, timeout: float | None
+    ) -> Decision:
+        decision = await self._decide(request)
+        if decision.status is Status.PENDING_REVIEW and wait:
+            decision = await self.wait_for_approval(decision, timeout)
+        self._raise_unless_allowed(decision)
+        if self._needs_consume(decision):
+            decision = await self._call(self.backend.aconsume, decision.decision_id, request)
+        return decision
+
+    @asynccontextmanager
+    async def _guarded(
+        self, request: DecisionRequest, wait: bool, timeout: float | None
+    ) -> AsyncIterator[Decision]:
+        decision = await self._authorize(request, wait, timeout)
+        try:
+            yield decision
+        except BaseException as error:
+            with anyio.CancelScope(shield=True):
+                await self._report_quietly(decision, self._outcome(error))
+            raise
+        await self._report_quietly(decision, self._outcome(None))
+
+    def guard(
+        self,
+        action: Action | None = None,
+        /,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> AbstractAsyncContextManager[Decision]:
+        """``async with client.guard(…) as decision:`` — see ``Client.guard``."""
+        return self._guarded(self._request(self._action(action, fields)), wait, timeout)
+
+    def _wrap(
+        self, func: Callable[P, Awaitable[R]], spec: _CallSpec, wait: bool, timeout: float | None
+    ) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(func)
+        async def gated(*args: P.args, **kwargs: P.kwargs) -> R:
+            async with self._guarded(self._request(*spec.actions(args, kwargs)), wait, timeout):
+                return await func(*args, **kwargs)
+
+        return gated
+
+    async def report(self, decision: Decision, outcome: Outcome | str) -> None:
+        """See ``Client.report``."""
+        await self._call(self.backend.areport, decision.decision_id, self._coerce_outcome(outcome))
+
+    async def _report_quietly(self, decision: Decision, outcome: Outcome) -> None:
+        try:
+            await self.report(decision, outcome)
+        except Exception as exc:
+            logger.warning("gatekit: could not report outcome of %s: %s", decision.decision_id, exc)
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self._call(self.backend.aready))
+        except Exception:
+            return False
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+@functools.cache
+def default_client() -> Client:
+    """The client behind module-level ``gatekit.intercept``, built from ``GATEKIT_*``."""
+    return Client()
+
+
+def intercept(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    tool: str | None = None,
+    capture_arguments: bool = False,
+    wait: bool = True,
+    timeout: float | None = None,
+    **fields: Any,
+) -> Any:
+    """``@gatekit.intercept(risk_level="high", …)`` with the default client."""
+    return default_client().intercept(
+        fn, tool=tool, capture_arguments=capture_arguments, wait=wait, timeout=timeout, **fields
+    )

@@ -1,0 +1,311 @@
+"""The vocabulary shared by every framework: Action in, Decision out."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+import pydantic
+import rfc8785
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
+from gatekit._exceptions import ValidationError
+
+__all__ = [
+    "Action",
+    "Check",
+    "CheckOutcome",
+    "DataSensitivity",
+    "Decision",
+    "DecisionRequest",
+    "OperationClass",
+    "Outcome",
+    "RiskLevel",
+    "Status",
+    "Verdict",
+    "canonical_digest",
+]
+
+
+class RiskLevel(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def never_auto_allowed(self) -> bool:
+        """High and critical actions always need a human, whatever the rules say."""
+        return self in (RiskLevel.HIGH, RiskLevel.CRITICAL)
+
+
+class OperationClass(StrEnum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    EXECUTE = "execute"
+    FINANCIAL = "financial"
+    COMMUNICATE = "communicate"
+    ADMIN = "admin"
+
+
+class DataSensitivity(StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    CONFIDENTIAL = "confidential"
+    RESTRICTED = "restricted"
+    FINANCIAL = "financial"
+    PII = "pii"
+
+
+class Verdict(StrEnum):
+    """What a rule or check says; ordered from least to most restrictive."""
+
+    ALLOW = "allow"
+    REVIEW = "review"
+    BLOCK = "block"
+
+    @property
+    def severity(self) -> int:
+        return _VERDICT_SEVERITY[self]
+
+    def combine(self, other: Verdict) -> Verdict:
+        """The most restrictive of two verdicts: block > review > allow."""
+        return self if self.severity >= other.severity else other
+
+
+_VERDICT_SEVERITY = {Verdict.ALLOW: 0, Verdict.REVIEW: 1, Verdict.BLOCK: 2}
+
+
+class Status(StrEnum):
+    ALLOWED = "allowed"
+    BLOCKED = "blocked"
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not Status.PENDING_REVIEW
+
+
+class CheckOutcome(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+# Fields that decide how an action is governed; metadata may not smuggle them in.
+GOVERNANCE_FIELDS = frozenset(
+    {
+        "intent_id",
+        "tool",
+        "arguments",
+        "risk_level",
+        "operation_class",
+        "data_sensitivity",
+        "systems_touched",
+        "agent_id",
+        "run_id",
+        "session_id",
+        "idempotency_key",
+    }
+)
+
+
+def canonical_digest(value: Any) -> str:
+    """SHA-256 over the RFC 8785 canonical JSON of ``value``, as hex."""
+    return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+
+
+def _check_json(value: Any, field: str) -> None:
+    """Reject what JSON cannot carry faithfully (NaN, infinities)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{field} contains a non-finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{field}[{index}]")
+
+
+class _Model(BaseModel):
+    """Base for public models: pydantic errors surface as ``gatekit.ValidationError``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise _translate(exc, type(self).__name__) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError as exc:
+            raise _translate(exc, cls.__name__) from None
+
+    @classmethod
+    def model_validate_json(
+        cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any
+    ) -> Self:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except pydantic.ValidationError as exc:
+            raise _translate(exc, cls.__name__) from None
+
+
+def _translate(exc: pydantic.ValidationError, model: str) -> ValidationError:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+    )
+    return ValidationError(f"invalid {model}: {problems}", field=field)
+
+
+class Action(_Model):
+    """What an agent wants to do. Immutable; use ``model_copy(update=…)`` to derive."""
+
+    tool: str = Field(min_length=1)
+    intent_id: str = Field(default="", description="Stable action name; defaults to the tool.")
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+    risk_level: RiskLevel = RiskLevel.MEDIUM
+    operation_class: OperationClass = OperationClass.EXECUTE
+    data_sensitivity: DataSensitivity = DataSensitivity.INTERNAL
+    systems_touched: list[str] = Field(default_factory=lambda: ["unspecified"], min_length=1)
+    agent_id: str | None = None
+    run_id: str | None = None
+    session_id: str | None = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("tool", "intent_id")
+    @classmethod
+    def _strip_names(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("systems_touched")
+    @classmethod
+    def _nonempty_systems(cls, value: list[str]) -> list[str]:
+        if any(not system.strip() for system in value):
+            raise ValueError("system names must not be empty")
+        return value
+
+    @field_validator("arguments", "metadata")
+    @classmethod
+    def _json_only(
+        cls, value: dict[str, JsonValue], info: pydantic.ValidationInfo
+    ) -> dict[str, JsonValue]:
+        _check_json(value, info.field_name or "value")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _no_governance_override(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        clash = sorted(GOVERNANCE_FIELDS & value.keys())
+        if clash:
+            raise ValueError(f"metadata cannot set governance field(s): {', '.join(clash)}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_intent(self) -> Self:
+        if not self.tool:
+            raise ValueError("tool must not be blank")
+        if not self.intent_id:
+            object.__setattr__(self, "intent_id", self.tool)
+        return self
+
+    def digest(self) -> str:
+        """SHA-256 binding an approval to exactly this action (RFC 8785 canonical JSON).
+
+        Covers what the action does and who asks; not the run, session or key,
+        so the same action retried after a restart has the same digest.
+        """
+        return canonical_digest(
+            {
+                "tool": self.tool,
+                "intent_id": self.intent_id,
+                "arguments": self.arguments,
+                "agent_id": self.agent_id,
+                "risk_level": self.risk_level.value,
+                "operation_class": self.operation_class.value,
+                "data_sensitivity": self.data_sensitivity.value,
+                "systems_touched": sorted(self.systems_touched),
+            }
+        )
+
+
+class Check(_Model):
+    """One check's result: a shield, a limit, DLP, delegation, trust, …"""
+
+    name: str
+    outcome: CheckOutcome
+    detail: str = ""
+    path: str | None = Field(
+        default=None, description="Where in the action, e.g. args.files[2].path"
+    )
+
+
+class DecisionRequest(_Model):
+    """What a client sends to a backend.
+
+    ``action_digest`` is computed by the client over the *unmasked* action, so an
+    approval binds to the exact values even though only masked values leave the
+    process. ``client_checks`` carries findings made before sending (DLP).
+    """
+
+    action: Action
+    action_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    client_checks: list[Check] = Field(default_factory=list)
+
+    @classmethod
+    def for_action(cls, action: Action, checks: list[Check] | None = None) -> DecisionRequest:
+        return cls(action=action, action_digest=action.digest(), client_checks=checks or [])
+
+
+class Decision(_Model):
+    """What the engine said about one action."""
+
+    decision_id: str
+    status: Status
+    reason: str
+    tool: str
+    action_digest: str
+    created_at: datetime
+    rule_ids: list[str] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    approval_id: str | None = None
+    record_id: str | None = None
+    expires_at: datetime | None = None
+    reviewer: str | None = None
+    review_comment: str | None = None
+    consumed_at: datetime | None = None
+    retry_after: float | None = None
+    trust_level: str | None = None
+    idempotency_key: str | None = None
+    failed_open: bool = Field(
+        default=False,
+        description="True when no valid decision could be had and fail_mode='open' let it through.",
+    )
+
+    @property
+    def allowed(self) -> bool:
+        """True only for ``allowed`` and ``approved``: the action may run."""
+        return self.status in (Status.ALLOWED, Status.APPROVED)
+
+
+class Outcome(_Model):
+    """What happened when the action ran, reported after execution."""
+
+    status: str = Field(pattern="^(success|error)$")
+    detail: str = ""

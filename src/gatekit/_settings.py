@@ -1,0 +1,52 @@
+"""Configuration: constructor arguments override ``GATEKIT_*`` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gatekit._exceptions import ConfigurationError
+from gatekit.dlp import DlpMode
+
+
+class FailMode(StrEnum):
+    CLOSED = "closed"  # no valid decision → the tool does not run (default)
+    OPEN = "open"  # no valid decision → the tool runs, and the decision says so
+
+
+class Settings(BaseSettings):
+    """Every knob, with its ``GATEKIT_<NAME>`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEKIT_", extra="forbid", frozen=True)
+
+    fail_mode: FailMode = FailMode.CLOSED
+    dlp_mode: DlpMode = DlpMode.MASK
+    agent_id: str | None = Field(default=None, min_length=1)
+    data_dir: Path = Path(".gatekit")
+    approval_timeout: float = Field(
+        default=300.0, gt=0, description="How long guard() waits for a reviewer, s."
+    )
+    approval_ttl: float = Field(
+        default=3600.0, gt=0, description="How long an approval stays usable, s."
+    )
+    decision_timeout: float = Field(default=10.0, gt=0, description="Bound on one backend call, s.")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with non-None ``overrides`` taking precedence."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(_describe(err["loc"], err["msg"]) for err in exc.errors())
+        raise ConfigurationError(f"invalid gatekit configuration: {problems}") from None
+
+
+def _describe(location: tuple[int | str, ...], message: str) -> str:
+    field = ".".join(str(part) for part in location)
+    return f"{field} (GATEKIT_{str(location[0]).upper()}): {message}"

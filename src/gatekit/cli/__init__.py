@@ -1,0 +1,26 @@
+"""The ``gatekit`` command. Sub-commands live in their own modules and register here."""
+
+from __future__ import annotations
+
+import typer
+
+from gatekit._version import __version__
+from gatekit.cli.demo import demo
+
+app = typer.Typer(
+    name="gatekit",
+    help="Govern what AI agents do: decisions, reviews and audit for every tool call.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(demo)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed gatekit version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

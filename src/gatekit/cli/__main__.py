@@ -1,0 +1,3 @@
+from gatekit.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""Helpers for testing your own gated code.
+
+    from gatekit import Client
+    from gatekit.testing import MockBackend, capture_decisions
+
+    backend = MockBackend(verdicts={"send_email": "block"}, default="allow")
+    client = Client(backend)
+    with capture_decisions() as decisions:
+        ...  # run code that calls gated tools
+    assert [d.status for d in decisions] == [...]
+
+``MockBackend`` answers exactly as configured (no risk floor, no shields): it is
+for unit tests of your code and of adapters, not evidence that a policy works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gatekit import _context
+from gatekit._models import Decision, DecisionRequest, Verdict
+from gatekit.backends.local import LocalBackend
+from gatekit.policy import Evaluation
+
+__all__ = ["MockBackend", "capture_decisions"]
+
+
+class MockBackend(LocalBackend):
+    """A backend whose verdict per tool is set by the test.
+
+    ``verdicts`` maps a tool name to "allow", "review" or "block"; other tools
+    get ``default``. Every request is kept in ``requests``. Set ``fail_with`` to
+    an exception to make every decision fail, as a broken backend would.
+    Approve or reject pending actions with ``approve``/``reject`` as a reviewer.
+    """
+
+    def __init__(
+        self,
+        verdicts: dict[str, Verdict | str] | None = None,
+        default: Verdict | str = "allow",
+        *,
+        approval_ttl: float = 3600.0,
+    ) -> None:
+        super().__init__(approval_ttl=approval_ttl)
+        self.verdicts = {tool: Verdict(v) for tool, v in (verdicts or {}).items()}
+        self.default = Verdict(default)
+        self.requests: list[DecisionRequest] = []
+        self.fail_with: BaseException | None = None
+
+    def _evaluate(self, request: DecisionRequest) -> Evaluation:
+        verdict = self.verdicts.get(request.action.tool, self.default)
+        return Evaluation(verdict, f"mock verdict: {verdict.value}", (f"mock.{verdict.value}",))
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        self.requests.append(request)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return super().decide(request)
+
+
+class CapturedDecisions(list[Decision]):
+    """The decisions made in a ``capture_decisions()`` block, in order."""
+
+    @property
+    def last(self) -> Decision:
+        return self[-1]
+
+    def for_tool(self, tool: str) -> list[Decision]:
+        return [d for d in self if d.tool == tool]
+
+
+@contextmanager
+def capture_decisions() -> Iterator[CapturedDecisions]:
+    """Collect every decision any client returns inside the block (this context)."""
+    captured = CapturedDecisions()
+    with _context.listening(captured.append):
+        yield captured
