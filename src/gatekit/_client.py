@@ -394,17 +394,15 @@ class AsyncClient(_BaseClient):
     """The asyncio/trio client (anyio). Backend calls are bounded by ``decision_timeout``."""
 
     async def _call(self, fn: Callable[..., Awaitable[R]], *args: Any) -> R:
+        timeout = self.settings.decision_timeout
         try:
-            with anyio.fail_after(self.settings.decision_timeout):
+            with anyio.move_on_after(timeout):
                 return await fn(*args)
         except _PASS_THROUGH:
             raise
-        except TimeoutError as exc:
-            raise BackendError(
-                f"backend did not answer within {self.settings.decision_timeout} s"
-            ) from exc
         except Exception as exc:
             raise BackendError(f"backend failed: {type(exc).__name__}: {exc}") from exc
+        raise BackendError(f"backend did not answer within {timeout} s")
 
     async def _decide(self, request: DecisionRequest) -> Decision:
         try:

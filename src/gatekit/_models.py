@@ -6,11 +6,19 @@ import hashlib
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import pydantic
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from gatekit._exceptions import ValidationError
 
@@ -176,8 +184,10 @@ def _translate(exc: pydantic.ValidationError, model: str) -> ValidationError:
 class Action(_Model):
     """What an agent wants to do. Immutable; use ``model_copy(update=…)`` to derive."""
 
-    tool: str = Field(min_length=1)
-    intent_id: str = Field(default="", description="Stable action name; defaults to the tool.")
+    tool: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    intent_id: Annotated[str, StringConstraints(strip_whitespace=True)] = Field(
+        default="", description="Stable action name; defaults to the tool."
+    )
     arguments: dict[str, JsonValue] = Field(default_factory=dict)
     risk_level: RiskLevel = RiskLevel.MEDIUM
     operation_class: OperationClass = OperationClass.EXECUTE
@@ -188,11 +198,6 @@ class Action(_Model):
     session_id: str | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
-
-    @field_validator("tool", "intent_id")
-    @classmethod
-    def _strip_names(cls, value: str) -> str:
-        return value.strip()
 
     @field_validator("systems_touched")
     @classmethod
@@ -219,8 +224,6 @@ class Action(_Model):
 
     @model_validator(mode="after")
     def _default_intent(self) -> Self:
-        if not self.tool:
-            raise ValueError("tool must not be blank")
         if not self.intent_id:
             object.__setattr__(self, "intent_id", self.tool)
         return self

@@ -9,8 +9,9 @@
         ...  # run code that calls gated tools
     assert [d.status for d in decisions] == [...]
 
-``MockBackend`` answers exactly as configured (no risk floor, no shields): it is
-for unit tests of your code and of adapters, not evidence that a policy works.
+``MockBackend`` answers as configured per tool (the risk floor and client-side
+checks still apply, as in every engine): it is for unit tests of your code and
+of adapters, not evidence that a policy works.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ from gatekit.backends.local import LocalBackend
 from gatekit.policy import Evaluation
 
 __all__ = ["MockBackend", "capture_decisions"]
+
+
+class _VerdictPerTool:
+    def __init__(self, verdicts: dict[str, Verdict | str], default: Verdict | str) -> None:
+        self.verdicts = {tool: Verdict(v) for tool, v in verdicts.items()}
+        self.default = Verdict(default)
+
+    def evaluate(self, request: DecisionRequest) -> Evaluation:
+        verdict = self.verdicts.get(request.action.tool, self.default)
+        return Evaluation(verdict, f"mock verdict: {verdict.value}", (f"mock.{verdict.value}",))
 
 
 class MockBackend(LocalBackend):
@@ -42,15 +53,9 @@ class MockBackend(LocalBackend):
         *,
         approval_ttl: float = 3600.0,
     ) -> None:
-        super().__init__(approval_ttl=approval_ttl)
-        self.verdicts = {tool: Verdict(v) for tool, v in (verdicts or {}).items()}
-        self.default = Verdict(default)
+        super().__init__(policy=_VerdictPerTool(verdicts or {}, default), approval_ttl=approval_ttl)
         self.requests: list[DecisionRequest] = []
         self.fail_with: BaseException | None = None
-
-    def _evaluate(self, request: DecisionRequest) -> Evaluation:
-        verdict = self.verdicts.get(request.action.tool, self.default)
-        return Evaluation(verdict, f"mock verdict: {verdict.value}", (f"mock.{verdict.value}",))
 
     def decide(self, request: DecisionRequest) -> Decision:
         self.requests.append(request)
