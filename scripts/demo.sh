@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The demo: the embedded engine, nothing to start. Installs the core on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_uv.sh
+uv run --quiet --locked --no-dev gatekit demo
