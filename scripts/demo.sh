@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_uv.sh
-uv run --quiet --locked --no-dev gatekit demo
+uv sync --quiet --locked --no-dev --inexact
+uv run --quiet --no-sync gatekit demo
