@@ -7,6 +7,7 @@ agents (``create_agent``) driven by a fake chat model that emits tool calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -218,6 +220,53 @@ def test_a_run_at_higher_risk_waits_for_review(client: gatekit.Client) -> None:
     assert started == []
 
 
+def review_when_pending(backend: gatekit.LocalBackend, *, approve: bool) -> threading.Thread:
+    """A reviewer in another thread who decides the first pending approval."""
+
+    def review() -> None:
+        deadline = time.monotonic() + 30
+        while not (pending := backend.pending()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        decide = backend.approve if approve else backend.reject
+        decide(pending[0].approval_id or "", reviewer="alice")
+
+    reviewer = threading.Thread(target=review, daemon=True)
+    reviewer.start()
+    return reviewer
+
+
+def test_an_approved_run_starts_and_its_approval_is_used_once(
+    backend: gatekit.LocalBackend, client: gatekit.Client
+) -> None:
+    gateway = gatekit.Gateway(client, agent_id="bot", run_risk_level="medium", review_timeout=30)
+    reviewer = review_when_pending(backend, approve=True)
+
+    result = gateway.run(lambda text: text.upper(), input="q")
+    reviewer.join()
+
+    assert result.output == "Q"
+    assert result.decision.status is gatekit.Status.APPROVED
+    assert result.decision.consumed_at is not None
+
+
+@pytest.mark.anyio
+async def test_a_rejected_async_run_never_starts(backend: gatekit.LocalBackend) -> None:
+    gateway = gatekit.Gateway(
+        gatekit.AsyncClient(backend), agent_id="bot", run_risk_level="medium", review_timeout=30
+    )
+    reviewer = review_when_pending(backend, approve=False)
+    started: list[str] = []
+
+    async def agent(text: str) -> None:
+        started.append(text)
+
+    with pytest.raises(gatekit.Rejected):
+        await gateway.arun(agent, input="q")
+    reviewer.join()
+
+    assert started == []
+
+
 # -- fail closed ------------------------------------------------------------------------
 
 
@@ -298,6 +347,19 @@ def test_run_refuses_an_async_function_before_deciding(
     with pytest.raises(TypeError, match="arun"):
         gatekit.Gateway(client, agent_id="bot").run(agent, input="q")
     assert backend.store.list() == []
+
+
+def test_run_refuses_a_coroutine_it_was_handed_and_reports_the_error(
+    backend: gatekit.LocalBackend, client: gatekit.Client
+) -> None:
+    async def agent(text: str) -> None: ...
+
+    with pytest.raises(TypeError, match="arun"):
+        gatekit.Gateway(client, agent_id="bot").run(lambda text: agent(text), input="q")
+    [run_decision] = backend.store.list()
+    outcome = backend.store.outcome(run_decision.decision_id)
+    assert outcome is not None
+    assert outcome.status == "error"
 
 
 @pytest.mark.parametrize(
@@ -439,7 +501,7 @@ async def test_asyncio_to_thread_and_tasks_carry_the_run(
 ) -> None:
     client = gatekit.AsyncClient(backend)
     ledger = Ledger()
-    sync_lookup = gated_lookup(client._twin(gatekit.Client), ledger)
+    sync_lookup = gated_lookup(gatekit.Client(backend), ledger)
 
     @client.intercept(tool="lookup", risk_level="low", operation_class="read")
     async def async_lookup(query: str) -> str:
@@ -461,6 +523,36 @@ async def test_asyncio_to_thread_and_tasks_carry_the_run(
     assert {run_id_of(backend, d) for d in decisions} == {result.run_id}
     assert {backend.store.get_action(d.decision_id).agent_id for d in decisions} == {"bot"}  # type: ignore[union-attr]
     assert (result.summary.allowed, result.summary.blocked) == (4, 2)
+
+
+def test_arun_works_under_trio(backend: gatekit.LocalBackend) -> None:
+    client = gatekit.AsyncClient(backend)
+    ledger = Ledger()
+
+    @client.intercept(tool="lookup", risk_level="low", operation_class="read")
+    async def lookup(query: str) -> str:
+        return ledger.add(query)
+
+    async def agent(topics: list[str]) -> None:
+        async def look_up(topic: str) -> None:
+            with contextlib.suppress(gatekit.Blocked):
+                await lookup(topic)
+
+        async with anyio.create_task_group() as tasks:
+            for topic in topics:
+                tasks.start_soon(look_up, topic)
+
+    gateway = gatekit.Gateway(client, agent_id="bot", max_tool_calls=2)
+
+    async def main() -> gatekit.RunResult[None]:
+        return await gateway.arun(agent, input=["a", "b", "c"])
+
+    with capture_decisions() as decisions:
+        result = anyio.run(main, backend="trio")
+
+    assert len(ledger.calls) == 2
+    assert {run_id_of(backend, d) for d in decisions} == {result.run_id}
+    assert (result.summary.allowed, result.summary.blocked) == (2, 1)
 
 
 # -- the summary --------------------------------------------------------------------------

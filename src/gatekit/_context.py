@@ -52,11 +52,6 @@ class RunLimits:
         self._lock = threading.Lock()
         self._calls = 0
 
-    @property
-    def tool_calls(self) -> int:
-        """Calls admitted so far."""
-        return self._calls
-
     def admit(self) -> str | None:
         """Count one call; return why it must not run, or None when it may."""
         with self._lock:

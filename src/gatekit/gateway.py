@@ -203,6 +203,9 @@ class Gateway:
         try:
             with self._inside(run_id, tally):
                 output = fn(input, **kwargs)
+            if inspect.iscoroutine(output):
+                output.close()
+                raise TypeError("fn returned a coroutine: use `await gateway.arun(...)`")
         except BaseException as error:
             summary = self._settle(client, tally, started)
             client._report_quietly(decision, self._outcome(error, summary))
