@@ -401,6 +401,18 @@ def test_calls_past_the_tool_call_limit_are_blocked_by_the_engine(
     assert (result.summary.allowed, result.summary.blocked, result.summary.tool_calls) == (2, 3, 5)
 
 
+def test_limits_hold_with_dlp_off(backend: gatekit.LocalBackend) -> None:
+    client = gatekit.Client(backend, dlp_mode="off")
+    ledger = Ledger()
+    lookup = gated_lookup(client, ledger)
+    gateway = gatekit.Gateway(client, agent_id="bot", max_tool_calls=1)
+
+    result = gateway.run(lambda topics: [refused_quietly(lookup, t) for t in topics], input="ab")
+
+    assert ledger.calls == ["a"]
+    assert result.summary.blocked == 1
+
+
 def test_calls_after_the_duration_limit_are_blocked(client: gatekit.Client) -> None:
     ledger = Ledger()
     lookup = gated_lookup(client, ledger)
@@ -520,8 +532,8 @@ async def test_asyncio_to_thread_and_tasks_carry_the_run(
 
     assert len(ledger.calls) == 4
     assert len(decisions) == 7
-    assert {run_id_of(backend, d) for d in decisions} == {result.run_id}
-    assert {backend.store.get_action(d.decision_id).agent_id for d in decisions} == {"bot"}  # type: ignore[union-attr]
+    actions = [backend.store.get_action(d.decision_id) for d in decisions]
+    assert {(a.run_id, a.agent_id) for a in actions if a is not None} == {(result.run_id, "bot")}
     assert (result.summary.allowed, result.summary.blocked) == (4, 2)
 
 

@@ -134,7 +134,7 @@ class Gateway:
             raise ConfigurationError("max_tool_calls must not be negative")
         if max_duration is not None and max_duration <= 0:
             raise ConfigurationError("max_duration must be positive")
-        self.client = client or default_client()
+        self.client = client if client is not None else default_client()
         self.agent_id = agent_id
         self.max_tool_calls = max_tool_calls
         self.max_duration = max_duration
