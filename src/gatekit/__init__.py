@@ -44,6 +44,7 @@ from gatekit._settings import FailMode, Settings
 from gatekit._version import __version__
 from gatekit.backends import Backend, LocalBackend
 from gatekit.dlp import DlpMode
+from gatekit.gateway import Gateway, RunResult
 
 __all__ = [
     "Action",
@@ -65,6 +66,7 @@ __all__ = [
     "DlpMode",
     "FailMode",
     "GatekitError",
+    "Gateway",
     "IdempotencyConflict",
     "LocalBackend",
     "OperationClass",
@@ -74,6 +76,7 @@ __all__ = [
     "Rejected",
     "ReviewConflict",
     "RiskLevel",
+    "RunResult",
     "Settings",
     "Status",
     "TransportError",

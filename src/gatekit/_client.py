@@ -164,12 +164,14 @@ class _BaseClient:
         """Bind the digest to the real action; send only what DLP lets out."""
         real = self._with_context(real)
         sent = real if sent is None else self._with_context(sent)
+        # A run past its limits (gateway) blocks here, through the engine, so it is recorded.
+        checks = _context.run_limit_checks()
         mode = self.settings.dlp_mode
         if mode is DlpMode.OFF:
-            return DecisionRequest(action=sent, action_digest=real.digest())
+            return DecisionRequest(action=sent, action_digest=real.digest(), client_checks=checks)
         findings = scan_value(sent.arguments, "args") + scan_value(sent.metadata, "metadata")
         outcome = CheckOutcome.BLOCK if mode is DlpMode.BLOCK else CheckOutcome.WARN
-        checks = [
+        checks += [
             Check(name=f"dlp.{f.detector}", outcome=outcome, detail=f.category, path=f.path)
             for f in findings
         ]

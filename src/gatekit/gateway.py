@@ -1,0 +1,262 @@
+"""The gateway: govern a whole agent run with one call.
+
+    gateway = gatekit.Gateway(client=client, agent_id="support-bot", max_tool_calls=20)
+    result = gateway.run(agent.invoke, input={"messages": [...]})
+    print(result.summary)
+
+Before the agent starts, the backend must be ready and a run-level decision on
+the input (tool ``agent.run``, intent ``run:<agent_id>``) must allow the run.
+While it runs, every gated call inside inherits the run id and the agent, and
+spends the run's limits; a call past them is blocked by the engine like any
+other denial. Afterwards the outcome is reported on the run decision and a
+summary of the run's decisions is returned.
+
+Context follows asyncio tasks and ``asyncio.to_thread`` by itself; for a
+thread pool or a plain thread, wrap the callable with ``Gateway.propagate``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any, Generic, TypeVar
+
+import anyio
+from pydantic_core import to_jsonable_python
+
+from gatekit import _context
+from gatekit._client import AsyncClient, Client, default_client
+from gatekit._exceptions import BackendError, ConfigurationError, GatekitError
+from gatekit._models import Action, Decision, OperationClass, Outcome, RiskLevel, Status
+
+__all__ = ["Gateway", "RunResult", "RunSummary"]
+
+T = TypeVar("T")
+
+RUN_TOOL = "agent.run"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What happened to the gated calls of one run, by final status."""
+
+    allowed: int = 0
+    blocked: int = 0
+    pending_review: int = 0
+    approved: int = 0
+    rejected: int = 0
+    expired: int = 0
+    duration: float = 0.0  # seconds, from the start of the agent to its end
+
+    @property
+    def reviewed(self) -> int:
+        """Calls that went to a human: still pending, approved, rejected or expired."""
+        return self.pending_review + self.approved + self.rejected + self.expired
+
+    @property
+    def tool_calls(self) -> int:
+        return self.allowed + self.blocked + self.reviewed
+
+    def __str__(self) -> str:
+        return (
+            f"{self.tool_calls} tool calls: {self.allowed} allowed, {self.blocked} blocked, "
+            f"{self.reviewed} reviewed ({self.pending_review} pending, {self.approved} approved, "
+            f"{self.rejected} rejected, {self.expired} expired) in {self.duration:.3f} s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult(Generic[T]):
+    """What ``Gateway.run`` returns: the agent's output and how the run was governed."""
+
+    output: T
+    run_id: str
+    decision: Decision  # the run-level decision
+    summary: RunSummary
+
+
+class _Tally:
+    """The latest status of every decision made inside a run, from any task or thread."""
+
+    def __init__(self) -> None:
+        self._lock = Lock()
+        self._statuses: dict[str, Status] = {}
+
+    def record(self, decision: Decision) -> None:
+        with self._lock:
+            self._statuses[decision.decision_id] = decision.status
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return [i for i, s in self._statuses.items() if s is Status.PENDING_REVIEW]
+
+    def summary(self, duration: float) -> RunSummary:
+        with self._lock:
+            counts = Counter(status.value for status in self._statuses.values())
+        return RunSummary(**counts, duration=duration)
+
+
+class Gateway:
+    """Runs an agent under one run-level decision, one run context and one set of limits.
+
+    ``client`` may be a ``Client`` or an ``AsyncClient`` (either serves ``run`` and
+    ``arun``); it defaults to ``gatekit.default_client()``. ``run_risk_level`` is the
+    risk the run decision is asked at: the default policy allows a low-risk run and
+    sends any other to review. ``max_tool_calls`` counts every gated call attempted
+    in the run; ``max_duration`` (seconds) is measured from the agent's start. Calls
+    past a limit are blocked; the agent itself is not interrupted.
+    """
+
+    propagate = staticmethod(_context.propagate)
+
+    def __init__(
+        self,
+        client: Client | AsyncClient | None = None,
+        *,
+        agent_id: str,
+        max_tool_calls: int | None = None,
+        max_duration: float | None = None,
+        require_ready: bool = True,
+        run_risk_level: RiskLevel | str = RiskLevel.LOW,
+        session_id: str | None = None,
+        wait_for_review: bool = True,
+        review_timeout: float | None = None,
+    ) -> None:
+        if not agent_id.strip():
+            raise ConfigurationError("a gateway needs an agent_id")
+        if max_tool_calls is not None and max_tool_calls < 0:
+            raise ConfigurationError("max_tool_calls must not be negative")
+        if max_duration is not None and max_duration <= 0:
+            raise ConfigurationError("max_duration must be positive")
+        self.client = client if client is not None else default_client()
+        self.agent_id = agent_id
+        self.max_tool_calls = max_tool_calls
+        self.max_duration = max_duration
+        self.require_ready = require_ready
+        self.session_id = session_id
+        self.wait_for_review = wait_for_review
+        self.review_timeout = review_timeout
+        self._run_template = Action(  # validates the fields now, not at the first run
+            tool=RUN_TOOL,
+            intent_id=f"run:{agent_id}",
+            risk_level=run_risk_level,
+            operation_class=OperationClass.EXECUTE,
+            agent_id=agent_id,
+            session_id=session_id,
+            metadata={"max_tool_calls": max_tool_calls, "max_duration": max_duration},
+        )
+
+    # -- shared steps (no I/O) -------------------------------------------------------
+
+    def _run_action(self, run_id: str, input: Any) -> Action:
+        arguments = {"input": to_jsonable_python(input, fallback=repr)}
+        return self._run_template.model_copy(update={"run_id": run_id, "arguments": arguments})
+
+    @contextmanager
+    def _inside(self, run_id: str, tally: _Tally) -> Iterator[None]:
+        """The run's context: identity, limits (nested in any enclosing run's) and the tally."""
+        outer = _context.current_run()
+        run = _context.RunContext(
+            run_id=run_id,
+            agent_id=self.agent_id,
+            session_id=self.session_id or (outer.session_id if outer else None),
+            limits=_context.RunLimits(
+                self.max_tool_calls,
+                self.max_duration,
+                parent=outer.limits if outer else None,
+            ),
+        )
+        with _context.run_context(run), _context.listening(tally.record):
+            yield
+
+    @staticmethod
+    def _outcome(error: BaseException | None, summary: RunSummary) -> Outcome:
+        if error is None:
+            return Outcome(status="success", detail=str(summary))
+        return Outcome(status="error", detail=f"{type(error).__name__}; {summary}")
+
+    @staticmethod
+    def _not_ready() -> BackendError:
+        return BackendError("the decision backend is not ready; the run did not start")
+
+    # -- sync --------------------------------------------------------------------------
+
+    def run(self, fn: Callable[..., T], /, *, input: Any, **kwargs: Any) -> RunResult[T]:
+        """Call ``fn(input, **kwargs)`` as a governed run. Raises ``BackendError`` when
+        the backend is not ready or cannot decide, and ``Blocked``/``PendingReview``/…
+        when the run is refused; ``fn`` does not run then."""
+        if inspect.iscoroutinefunction(fn):
+            raise TypeError(f"{fn.__qualname__} is async: use `await gateway.arun(...)`")
+        client = self.client._twin(Client)
+        if self.require_ready and not client.ready():
+            raise self._not_ready()
+        run_id = f"run_{uuid.uuid4().hex}"
+        request = client._request(self._run_action(run_id, input))
+        decision = client._authorize(request, self.wait_for_review, self.review_timeout)
+        tally, started = _Tally(), time.monotonic()
+        try:
+            with self._inside(run_id, tally):
+                output = fn(input, **kwargs)
+            if inspect.iscoroutine(output):
+                output.close()
+                raise TypeError("fn returned a coroutine: use `await gateway.arun(...)`")
+        except BaseException as error:
+            summary = self._settle(client, tally, started)
+            client._report_quietly(decision, self._outcome(error, summary))
+            raise
+        summary = self._settle(client, tally, started)
+        client._report_quietly(decision, self._outcome(None, summary))
+        return RunResult(output=output, run_id=run_id, decision=decision, summary=summary)
+
+    @staticmethod
+    def _settle(client: Client, tally: _Tally, started: float) -> RunSummary:
+        """The summary, with calls that went to review counted by how the review ended."""
+        duration = time.monotonic() - started
+        for decision_id in tally.pending():
+            # Unknown to this client's backend (a tool used another one): it stays pending.
+            with suppress(GatekitError):
+                tally.record(client._call(client.backend.get_decision, decision_id))
+        return tally.summary(duration)
+
+    # -- async -------------------------------------------------------------------------
+
+    async def arun(
+        self, fn: Callable[..., Awaitable[T] | T], /, *, input: Any, **kwargs: Any
+    ) -> RunResult[T]:
+        """``await fn(input, **kwargs)`` as a governed run; see ``run``. A sync ``fn``
+        is called directly (it blocks the event loop while it runs)."""
+        client = self.client._twin(AsyncClient)
+        if self.require_ready and not await client.ready():
+            raise self._not_ready()
+        run_id = f"run_{uuid.uuid4().hex}"
+        request = client._request(self._run_action(run_id, input))
+        decision = await client._authorize(request, self.wait_for_review, self.review_timeout)
+        tally, started = _Tally(), time.monotonic()
+        try:
+            with self._inside(run_id, tally):
+                output = fn(input, **kwargs)
+                if inspect.isawaitable(output):
+                    output = await output
+        except BaseException as error:
+            with anyio.CancelScope(shield=True):
+                summary = await self._asettle(client, tally, started)
+                await client._report_quietly(decision, self._outcome(error, summary))
+            raise
+        summary = await self._asettle(client, tally, started)
+        await client._report_quietly(decision, self._outcome(None, summary))
+        return RunResult(output=output, run_id=run_id, decision=decision, summary=summary)
+
+    @staticmethod
+    async def _asettle(client: AsyncClient, tally: _Tally, started: float) -> RunSummary:
+        """See ``_settle``."""
+        duration = time.monotonic() - started
+        for decision_id in tally.pending():
+            with suppress(GatekitError):
+                tally.record(await client._call(client.backend.aget_decision, decision_id))
+        return tally.summary(duration)
