@@ -90,7 +90,7 @@ def test_block_mode_blocks_and_never_sends_the_value() -> None:
     def upload(blob: str) -> None:
         calls.append(blob)
 
-    with pytest.raises(Blocked, match=r"client checks: dlp\.aws_access_key"):
+    with pytest.raises(Blocked, match=r"client checks: dlp\.aws_access_key \(secret\)"):
         upload(f"key={SECRETS['aws']}")
     assert calls == []
     assert SECRETS["aws"] not in backend.requests[0].model_dump_json()

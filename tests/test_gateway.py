@@ -390,7 +390,10 @@ def test_calls_past_the_tool_call_limit_are_blocked_by_the_engine(
         result = gateway.run(agent, input=["a", "b", "c", "d", "e"])
 
     assert ledger.calls == ["a", "b"]
-    assert result.output[2:] == ["refused: blocked by client checks: run.limit"] * 3
+    assert (
+        result.output[2:]
+        == ["refused: blocked by client checks: run.limit (run limit: 2 tool calls)"] * 3
+    )
     tool_decisions = decisions.for_tool("lookup")
     assert [d.status for d in tool_decisions] == [gatekit.Status.ALLOWED] * 2 + [
         gatekit.Status.BLOCKED
@@ -426,7 +429,9 @@ def test_calls_after_the_duration_limit_are_blocked(client: gatekit.Client) -> N
         result = gateway.run(slow_agent, input="a")
 
     assert ledger.calls == []
-    assert result.output == "refused: blocked by client checks: run.limit"
+    assert result.output == (
+        "refused: blocked by client checks: run.limit (run limit: 0.05 s elapsed)"
+    )
     assert limit_details(decisions.last) == ["run limit: 0.05 s elapsed"]
 
 

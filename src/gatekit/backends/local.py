@@ -85,7 +85,9 @@ class LocalBackend:
     def _evaluate(self, request: DecisionRequest) -> Evaluation:
         client_blocks = [c for c in request.client_checks if c.outcome is CheckOutcome.BLOCK]
         if client_blocks:
-            names = ", ".join(sorted({c.name for c in client_blocks}))
+            names = ", ".join(
+                sorted({f"{c.name} ({c.detail})" if c.detail else c.name for c in client_blocks})
+            )
             return Evaluation(
                 Verdict.BLOCK,
                 f"blocked by client checks: {names}",
