@@ -1,0 +1,390 @@
+"""The one path every LangChain entry point takes: tool call → Action → Decision → go or no-go.
+
+Nothing here decides anything; the engine does. This module builds the
+Action, asks the client, and turns a pending review into a bounded wait, a
+LangGraph ``interrupt()`` or a refusal. A refusal is raised as ``GateDenied``
+so that each entry point (tool, middleware) can turn it into what its caller
+expects: an error ``ToolMessage`` the model can act on, or an exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import anyio
+import pydantic
+from langchain_core.messages import ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import interrupt
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_jsonable_python
+
+from gatekit import (
+    Action,
+    ApprovalConsumed,
+    ApprovalExpired,
+    ApprovalTimeout,
+    AsyncClient,
+    BackendError,
+    Blocked,
+    Client,
+    ConfigurationError,
+    Decision,
+    DecisionRequest,
+    GatekitError,
+    PendingReview,
+    RateLimited,
+    Rejected,
+    ReviewConflict,
+    ValidationError,
+    default_client,
+)
+from gatekit._context import current_run
+from gatekit.backends import ReviewBackend
+
+__all__ = [
+    "DenialMode",
+    "Gate",
+    "GateDenied",
+    "GatedCall",
+    "ReviewAnswer",
+    "ReviewMode",
+    "approve",
+    "denial_message",
+    "reject",
+    "validate_fields",
+]
+
+ReviewMode = Literal["auto", "wait", "interrupt", "deny"]
+DenialMode = Literal["message", "raise"]
+
+# Action fields the adapter fills from the call itself; users set the governance ones.
+_ADAPTER_FIELDS = frozenset({"tool", "arguments", "idempotency_key"})
+
+# LangGraph puts the graph's checkpointer under this configurable key; interrupts need one.
+_CHECKPOINTER_KEY = "__pregel_checkpointer"
+
+
+def validate_fields(tool: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Check action fields once, when a tool or middleware is set up, not at the first call."""
+    clash = sorted(_ADAPTER_FIELDS & fields.keys())
+    if clash:
+        raise ValidationError(
+            f"{', '.join(clash)} cannot be set: the adapter takes them from each tool call",
+            field=clash[0],
+        )
+    Action(tool=tool, **fields)
+    return dict(fields)
+
+
+@dataclass(frozen=True, slots=True)
+class GatedCall:
+    """One tool call as the gate sees it: model-facing arguments only, no injected values."""
+
+    tool: str
+    arguments: Mapping[str, Any]
+    tool_call_id: str | None = None
+    config: RunnableConfig | None = None
+
+    @property
+    def configurable(self) -> Mapping[str, Any]:
+        return (self.config or {}).get("configurable") or {}
+
+
+class GateDenied(Exception):
+    """The gate refused a call; ``error`` is the gatekit exception saying why."""
+
+    def __init__(self, error: GatekitError, tool: str) -> None:
+        self.error = error
+        self.tool = tool
+        super().__init__(denial_message(tool, error))
+
+    def tool_message(self, tool_call_id: str) -> ToolMessage:
+        return ToolMessage(
+            content=str(self), tool_call_id=tool_call_id, name=self.tool, status="error"
+        )
+
+
+def denial_message(tool: str, error: GatekitError) -> str:
+    """What the model reads when a call was refused: enough to explain it or change course."""
+    reason = getattr(error, "reason", str(error))
+    detail: str
+    if isinstance(error, RateLimited):
+        retry = f"; retry after {error.retry_after:g} s" if error.retry_after else ""
+        detail = f"rate limited: {reason}{retry}"
+    elif isinstance(error, Blocked):
+        detail = f"blocked by policy: {reason}"
+    elif isinstance(error, Rejected):
+        detail = f"a human reviewer rejected it: {reason}"
+    elif isinstance(error, PendingReview):
+        detail = f"it needs human review first (approval {error.approval_id}): {reason}"
+    elif isinstance(error, ApprovalTimeout):
+        detail = f"no reviewer decided in time: {reason}"
+    elif isinstance(error, ApprovalExpired):
+        detail = f"its approval expired: {reason}"
+    elif isinstance(error, ApprovalConsumed):
+        detail = f"its approval was already used: {reason}"
+    elif isinstance(error, BackendError):
+        detail = "no governance decision could be obtained, so it was refused (fail closed)"
+    else:
+        detail = f"gatekit refused it: {error}"
+    return f"The call to tool {tool!r} was not run: {detail}"
+
+
+# -- the reviewer's answer, carried by Command(resume=...) --------------------------
+
+
+class ReviewAnswer(BaseModel):
+    """The resume value of a review interrupt: who decided what."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision: Literal["approve", "reject"]
+    reviewer: str = Field(min_length=1, pattern=r"\S")
+    comment: str = ""
+
+    def reason(self) -> str:
+        verb = "approved" if self.decision == "approve" else "rejected"
+        return f"{verb} by {self.reviewer}" + (f": {self.comment}" if self.comment else "")
+
+
+def approve(reviewer: str, comment: str = "") -> dict[str, str]:
+    """Resume value approving a paused call: ``Command(resume=approve("alice"))``."""
+    return {"decision": "approve", "reviewer": reviewer, "comment": comment}
+
+
+def reject(reviewer: str, comment: str = "") -> dict[str, str]:
+    """Resume value rejecting a paused call: ``Command(resume=reject("alice", "no"))``."""
+    return {"decision": "reject", "reviewer": reviewer, "comment": comment}
+
+
+_RESUME_SHAPE = "{'decision': 'approve' | 'reject', 'reviewer': '<name>', 'comment': '<optional>'}"
+
+
+def _parse_answer(value: object) -> ReviewAnswer:
+    if isinstance(value, ReviewAnswer):
+        return value
+    try:
+        return ReviewAnswer.model_validate(value)
+    except pydantic.ValidationError:
+        shown = repr(value)[:200]
+        raise ValidationError(
+            f"invalid review resume value {shown}; expected {_RESUME_SHAPE}", field="resume"
+        ) from None
+
+
+def review_request(call: GatedCall, request: DecisionRequest, pending: Decision) -> dict[str, Any]:
+    """The interrupt payload a human reviewer sees (arguments as sent: DLP-masked)."""
+    action = request.action
+    return {
+        "type": "gatekit.review",
+        "tool": action.tool,
+        "tool_call_id": call.tool_call_id,
+        "arguments": action.arguments,
+        "reason": pending.reason,
+        "risk_level": action.risk_level.value,
+        "operation_class": action.operation_class.value,
+        "data_sensitivity": action.data_sensitivity.value,
+        "systems_touched": list(action.systems_touched),
+        "decision_id": pending.decision_id,
+        "approval_id": pending.approval_id,
+        "expires_at": pending.expires_at.isoformat() if pending.expires_at else None,
+        "resume_with": _RESUME_SHAPE,
+    }
+
+
+def idempotency_key(call: GatedCall) -> str | None:
+    """Same tool call in the same thread/run → same key → the same decision after a resume.
+
+    Without a tool call id there is nothing stable to find the decision by again.
+    """
+    if not call.tool_call_id:
+        return None
+    run = current_run()
+    scope = {
+        "tool": call.tool,
+        "tool_call_id": call.tool_call_id,
+        "thread_id": call.configurable.get("thread_id"),
+        "run_id": run.run_id if run else None,
+    }
+    digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()
+    return f"langchain:{digest[:48]}"
+
+
+def _review_method(backend: object, answer: ReviewAnswer) -> Callable[..., Decision]:
+    if not isinstance(backend, ReviewBackend):
+        raise BackendError(
+            f"{type(backend).__name__} cannot record reviews, so a resumed review cannot be bound"
+        )
+    return backend.approve if answer.decision == "approve" else backend.reject
+
+
+def _record_failure(exc: Exception) -> BackendError:
+    return BackendError(f"could not record the review: {type(exc).__name__}: {exc}")
+
+
+class Gate:
+    """Asks for a decision for each call and holds the body back unless it is allowed.
+
+    ``on_review`` says what a pending review does: ``"wait"`` (bounded by
+    ``review_timeout``, else the client's ``approval_timeout``), ``"interrupt"``
+    (pause the LangGraph graph; the resume value is the reviewer's decision),
+    ``"deny"`` (refuse now), or ``"auto"``: interrupt when the call runs inside a
+    graph with a checkpointer and has a tool call id, otherwise wait.
+    ``on_denied`` says whether refusals become error ToolMessages or raise.
+    """
+
+    def __init__(
+        self,
+        client: Client | AsyncClient | None = None,
+        *,
+        on_review: ReviewMode = "auto",
+        review_timeout: float | None = None,
+        on_denied: DenialMode = "message",
+    ) -> None:
+        if client is not None and not isinstance(client, Client | AsyncClient):
+            raise ConfigurationError(
+                f"client must be a gatekit Client or AsyncClient, got {type(client).__name__}"
+            )
+        if on_review not in get_args(ReviewMode):
+            raise ConfigurationError(f"on_review must be one of {get_args(ReviewMode)}")
+        if on_denied not in get_args(DenialMode):
+            raise ConfigurationError(f"on_denied must be one of {get_args(DenialMode)}")
+        if review_timeout is not None and review_timeout <= 0:
+            raise ConfigurationError("review_timeout must be positive")
+        self._given_client = client
+        self.on_review: ReviewMode = on_review
+        self.review_timeout = review_timeout
+        self.on_denied: DenialMode = on_denied
+
+    # The default client is resolved at the first call, so decorating at import
+    # time does not build an engine.
+    @functools.cached_property
+    def client(self) -> Client:
+        return (self._given_client or default_client())._twin(Client)
+
+    @functools.cached_property
+    def aclient(self) -> AsyncClient:
+        return (self._given_client or default_client())._twin(AsyncClient)
+
+    # -- building the request --------------------------------------------------------
+
+    def request(self, call: GatedCall, fields: Mapping[str, Any]) -> DecisionRequest:
+        trace = {
+            name: value
+            for name, value in (
+                ("tool_call_id", call.tool_call_id),
+                ("thread_id", call.configurable.get("thread_id")),
+            )
+            if value is not None
+        }
+        metadata = {**fields.get("metadata", {}), "langchain": to_jsonable_python(trace)}
+        real = Action(
+            **{**fields, "metadata": metadata},
+            tool=call.tool,
+            arguments=to_jsonable_python(dict(call.arguments), fallback=repr),
+            idempotency_key=idempotency_key(call),
+        )
+        return self.client._request(real)
+
+    def _mode(self, call: GatedCall) -> Literal["wait", "interrupt", "deny"]:
+        if self.on_review == "auto":
+            in_graph = bool(call.configurable.get(_CHECKPOINTER_KEY))
+            return "interrupt" if in_graph and call.tool_call_id else "wait"
+        if self.on_review == "interrupt" and not call.tool_call_id:
+            return "deny"  # a resumed node could not find this decision again
+        return self.on_review
+
+    # -- sync ----------------------------------------------------------------------
+
+    def enter(self, stack: ExitStack, call: GatedCall, fields: Mapping[str, Any]) -> Decision:
+        """Authorize ``call``; the caller runs the tool inside ``stack``, which reports after.
+
+        Raises GateDenied when the call must not run; lets a LangGraph interrupt through.
+        """
+        try:
+            request = self.request(call, fields)
+            mode = self._mode(call)
+            guarded = self.client._guarded
+            try:
+                return stack.enter_context(guarded(request, mode == "wait", self.review_timeout))
+            except PendingReview as pending:
+                if mode != "interrupt":
+                    raise
+                self._review_by_interrupt(call, request, pending.decision)
+                return stack.enter_context(guarded(request, False, None))
+        except GatekitError as error:
+            raise GateDenied(error, call.tool) from error
+
+    def _review_by_interrupt(
+        self, call: GatedCall, request: DecisionRequest, pending: Decision
+    ) -> None:
+        # First pass: interrupt() pauses the graph. On resume it returns the answer.
+        answer = _parse_answer(interrupt(review_request(call, request, pending)))
+        record = _review_method(self.client.backend, answer)
+        try:
+            record(_approval_id(pending), reviewer=answer.reviewer, comment=answer.comment)
+        except ReviewConflict:
+            pass  # already decided elsewhere: the stored decision is re-read below
+        except GatekitError:
+            raise
+        except Exception as exc:
+            raise _record_failure(exc) from exc
+        if answer.decision == "reject":
+            raise Rejected(pending, answer.reason())
+
+    # -- async ---------------------------------------------------------------------
+
+    async def aenter(
+        self, stack: AsyncExitStack, call: GatedCall, fields: Mapping[str, Any]
+    ) -> Decision:
+        """See ``enter``."""
+        try:
+            request = self.request(call, fields)
+            mode = self._mode(call)
+            guarded = self.aclient._guarded
+            try:
+                return await stack.enter_async_context(
+                    guarded(request, mode == "wait", self.review_timeout)
+                )
+            except PendingReview as pending:
+                if mode != "interrupt":
+                    raise
+                await self._areview_by_interrupt(call, request, pending.decision)
+                return await stack.enter_async_context(guarded(request, False, None))
+        except GatekitError as error:
+            raise GateDenied(error, call.tool) from error
+
+    async def _areview_by_interrupt(
+        self, call: GatedCall, request: DecisionRequest, pending: Decision
+    ) -> None:
+        answer = _parse_answer(interrupt(review_request(call, request, pending)))
+        record = functools.partial(
+            _review_method(self.aclient.backend, answer),
+            _approval_id(pending),
+            reviewer=answer.reviewer,
+            comment=answer.comment,
+        )
+        try:
+            # ReviewBackend is sync-only; keep a remote backend off the event loop.
+            await anyio.to_thread.run_sync(record)
+        except ReviewConflict:
+            pass
+        except GatekitError:
+            raise
+        except Exception as exc:
+            raise _record_failure(exc) from exc
+        if answer.decision == "reject":
+            raise Rejected(pending, answer.reason())
+
+
+def _approval_id(pending: Decision) -> str:
+    if pending.approval_id is None:
+        raise BackendError("a pending review came without an approval id")
+    return pending.approval_id
