@@ -72,7 +72,7 @@ _active_run: ContextVar[_ActiveRun | None] = ContextVar("gatekit_langchain_run",
 class GatekitToolError(ToolException):
     """A gated function (``langchain_tool`` under ``@tool``) was refused.
 
-    It is a ``ToolException``, so ``@tool(handle_tool_error=True)`` shows the
+    It is a ``ToolException``: a tool with ``handle_tool_error=True`` shows the
     reason to the model as an error ToolMessage. ``error`` is the gatekit exception.
     """
 
@@ -91,6 +91,10 @@ class GatedTool(BaseTool):
     gate: SkipValidation[Gate] = Field(exclude=True)
 
     # -- the inner tool's face -----------------------------------------------------
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.inner.args
 
     @property
     def tool_call_schema(self) -> Any:
@@ -260,11 +264,13 @@ def langchain_tool(
 ) -> Callable[[Any], Any]:
     """Decorator: gate a tool you own.
 
-    Put it **over** ``@tool`` (recommended): it returns a ``GatedTool`` exactly
-    like ``secure_langchain_tool``. Under ``@tool`` it gates the function itself;
-    a refusal then raises ``GatekitToolError`` (a ``ToolException``: use
-    ``@tool(handle_tool_error=True)`` for the model to see it), and the decision
-    is not keyed to the tool call id, since a plain function never sees it.
+    Put it **over** ``@tool`` (the supported order for agents): it returns a
+    ``GatedTool``, exactly like ``secure_langchain_tool``. Applied to a plain
+    function (so also under ``@tool``) it gates the function itself, which
+    never sees the tool call: a refusal raises ``GatekitToolError`` (a
+    ``ToolException``, shown to the model only if the tool's
+    ``handle_tool_error`` is set), decisions are not keyed to the tool call id,
+    and a review is waited for rather than turned into an interrupt.
     """
     options: dict[str, Any] = {
         "client": client,
