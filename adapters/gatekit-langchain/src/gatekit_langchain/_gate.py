@@ -39,7 +39,7 @@ from gatekit import (
     DecisionRequest,
     GatekitError,
     PendingReview,
-    RateLimited,
+        RateLimited,
     Rejected,
     ReviewConflict,
     ValidationError,
@@ -311,21 +311,25 @@ class Gate:
         try:
             request = self.request(call, fields)
             mode = self._mode(call)
-            guarded = self.client._guarded
-            try:
-                return stack.enter_context(guarded(request, mode == "wait", self.review_timeout))
-            except PendingReview as pending:
-                if mode != "interrupt":
-                    raise
-                self._review_by_interrupt(call, request, pending.decision)
-                return stack.enter_context(guarded(request, False, None))
+            if mode == "interrupt":
+                # Keyed by the tool call: a resumed node finds the same decision again.
+                decision = self.client._decide(request)
+                if decision.approval_id is not None:
+                    self._review_by_interrupt(call, request, decision)
+            guarded = self.client._guarded(request, mode == "wait", self.review_timeout)
+            return stack.enter_context(guarded)
         except GatekitError as error:
             raise GateDenied(error, call.tool) from error
 
     def _review_by_interrupt(
         self, call: GatedCall, request: DecisionRequest, pending: Decision
     ) -> None:
-        # First pass: interrupt() pauses the graph. On resume it returns the answer.
+        """Ask the human through the graph and record the answer as theirs.
+
+        First pass: ``interrupt()`` pauses the graph. On resume it returns the
+        answer, even when the review was meanwhile recorded elsewhere: then the
+        stored review stands, but a "reject" in the resume value still wins.
+        """
         answer = _parse_answer(interrupt(review_request(call, request, pending)))
         record = _review_method(self.client.backend, answer)
         try:
@@ -348,16 +352,12 @@ class Gate:
         try:
             request = self.request(call, fields)
             mode = self._mode(call)
-            guarded = self.aclient._guarded
-            try:
-                return await stack.enter_async_context(
-                    guarded(request, mode == "wait", self.review_timeout)
-                )
-            except PendingReview as pending:
-                if mode != "interrupt":
-                    raise
-                await self._areview_by_interrupt(call, request, pending.decision)
-                return await stack.enter_async_context(guarded(request, False, None))
+            if mode == "interrupt":
+                decision = await self.aclient._decide(request)
+                if decision.approval_id is not None:
+                    await self._areview_by_interrupt(call, request, decision)
+            guarded = self.aclient._guarded(request, mode == "wait", self.review_timeout)
+            return await stack.enter_async_context(guarded)
         except GatekitError as error:
             raise GateDenied(error, call.tool) from error
 
