@@ -39,7 +39,7 @@ from gatekit import (
     DecisionRequest,
     GatekitError,
     PendingReview,
-        RateLimited,
+    RateLimited,
     Rejected,
     ReviewConflict,
     ValidationError,
