@@ -7,13 +7,13 @@ Each scenario runs twice: gated by ``GatekitMiddleware`` and gated per tool by
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from gatekit_langchain import GatekitMiddleware, secure_langchain_tool
 from gatekit_langchain.testing import ScriptedChatModel
 from langchain.agents import create_agent
-from langchain.tools import ToolRuntime
+from langchain.tools import InjectedState, ToolRuntime
 from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 
@@ -45,10 +45,12 @@ def make_tools(ran: list[tuple[str, Any]]) -> list[BaseTool]:
         return "wiped"
 
     @tool
-    def send_email(to: str, body: str) -> str:
+    def send_email(
+        to: str, body: str, messages: Annotated[list[BaseMessage], InjectedState("messages")]
+    ) -> str:
         """Send an email."""
         ran.append(("send_email", to))
-        return f"sent to {to}"
+        return f"sent to {to} after {type(messages[0]).__name__}"
 
     @tool
     def transfer(amount: int, to: str) -> str:
@@ -105,7 +107,7 @@ def assert_model_saw_each_outcome(model: ScriptedChatModel, final: list[BaseMess
         "test policy says block for wipe_disk"
     )
     mail = tool_messages(model.seen[2])["call_mail"]
-    assert (mail.status, mail.content) == ("success", "sent to bob@example.com")
+    assert (mail.status, mail.content) == ("success", "sent to bob@example.com after HumanMessage")
     pay = tool_messages(model.seen[3])["call_pay"]
     assert pay.status == "error"
     assert pay.content == (
@@ -123,6 +125,10 @@ def assert_engine_recorded(engine: LocalBackend) -> None:
     assert by_tool["send_email"].reviewer == "rita"
     assert by_tool["send_email"].consumed_at is not None
     assert by_tool["transfer"].status is Status.REJECTED
+    # The engine got the model's arguments (DLP-masked), never the injected state.
+    mail_action = engine.store.get_action(by_tool["send_email"].decision_id)
+    assert mail_action is not None
+    assert mail_action.arguments == {"to": "[REDACTED:email]", "body": "hi"}
     assert len(engine.store.list()) == 4
 
 

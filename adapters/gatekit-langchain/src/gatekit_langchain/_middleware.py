@@ -26,7 +26,7 @@ __all__ = ["GatekitMiddleware"]
 ToolResult = ToolMessage | Command[Any]
 
 
-class GatekitMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class GatekitMiddleware(AgentMiddleware):
     """Gate every tool call of an agent built with ``langchain.agents.create_agent``.
 
     ``tools`` maps a tool name to its action fields (risk_level, operation_class,
@@ -55,13 +55,14 @@ class GatekitMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         self.gate = Gate(
             client, on_review=on_review, review_timeout=review_timeout, on_denied=on_denied
         )
-        self.tool_fields = {
+        self.tool_fields: dict[str, dict[str, Any]] = {
             name: validate_fields(name, fields) for name, fields in (tools or {}).items()
         }
-        self.default_fields = validate_fields("default", default or {})
+        self.default_fields: dict[str, Any] = validate_fields("default", default or {})
 
     def _fields(self, tool: str) -> Mapping[str, Any]:
-        return self.tool_fields.get(tool, self.default_fields)
+        fields: dict[str, Any] = self.tool_fields.get(tool, self.default_fields)
+        return fields
 
     @staticmethod
     def _gates_itself(request: ToolCallRequest) -> bool:
