@@ -129,7 +129,7 @@ def denial_message(tool: str, error: GatekitError) -> str:
     elif isinstance(error, ApprovalExpired):
         detail = f"its approval expired: {reason}"
     elif isinstance(error, ApprovalConsumed):
-        detail = f"its approval was already used: {reason}"
+        detail = f"this call was already decided and its decision used once: {reason}"
     elif isinstance(error, BackendError):
         detail = "no governance decision could be obtained, so it was refused (fail closed)"
     else:
@@ -200,18 +200,21 @@ def review_request(call: GatedCall, request: DecisionRequest, pending: Decision)
 
 
 def idempotency_key(call: GatedCall) -> str | None:
-    """Same tool call in the same thread/run → same key → the same decision after a resume.
+    """Same tool call in the same thread → same key → the same decision after a resume.
 
-    Without a tool call id there is nothing stable to find the decision by again.
+    Scoped by the LangGraph thread when there is one (it survives a resume; a
+    gatekit run id may not), else by the gatekit run. Without a tool call id
+    there is nothing stable to find the decision by again.
     """
     if not call.tool_call_id:
         return None
+    thread = call.configurable.get("thread_id")
     run = current_run()
     scope = {
         "tool": call.tool,
         "tool_call_id": call.tool_call_id,
-        "thread_id": call.configurable.get("thread_id"),
-        "run_id": run.run_id if run else None,
+        "thread_id": thread,
+        "run_id": run.run_id if thread is None and run is not None else None,
     }
     digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()
     return f"langchain:{digest[:48]}"
