@@ -39,13 +39,18 @@ def test_key_uses_the_gatekit_run_only_without_a_thread() -> None:
 
 
 def test_resume_values() -> None:
-    assert _parse_answer(approve("alice", "ok")) == ReviewAnswer(
+    pending = decision(Status.PENDING_REVIEW, approval_id="apr_1")
+    assert _parse_answer(approve("alice", "ok"), pending) == ReviewAnswer(
         decision="approve", reviewer="alice", comment="ok"
     )
-    assert _parse_answer(reject("bob")).reason() == "rejected by bob"
+    assert _parse_answer(reject("bob"), pending).reason() == "rejected by bob"
+    pinned = _parse_answer(approve("alice", approval_id="apr_1"), pending)
+    assert pinned.approval_id == "apr_1"
     for bad in ["yes", True, {"decision": "approve"}, approve(" "), {**approve("a"), "x": 1}]:
         with pytest.raises(gatekit.ValidationError, match="invalid review resume value"):
-            _parse_answer(bad)
+            _parse_answer(bad, pending)
+    with pytest.raises(gatekit.ValidationError, match="answers approval apr_2, not this call"):
+        _parse_answer(approve("alice", approval_id="apr_2"), pending)
 
 
 def decision(status: Status, **extra: object) -> Decision:

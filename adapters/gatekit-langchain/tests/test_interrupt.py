@@ -119,7 +119,7 @@ def test_parallel_calls_each_get_their_own_approval(style: str, engine: LocalBac
     assert len(engine.pending()) == 2
 
     answers = {
-        interrupts["c1"].id: approve("alice"),
+        interrupts["c1"].id: approve("alice", approval_id=interrupts["c1"].value["approval_id"]),
         interrupts["c2"].id: reject("alice", "not b"),
     }
     done = agent.invoke(Command(resume=answers), config)
@@ -147,6 +147,22 @@ def test_invalid_resume_value_does_not_run_the_tool(style: str, engine: LocalBac
     assert "invalid review resume value" in message.content
     (decision,) = engine.store.list()
     assert decision.status is Status.PENDING_REVIEW  # nothing was recorded for it
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_resume_pinned_to_another_approval_does_not_run(style: str, engine: LocalBackend) -> None:
+    sent: list[str] = []
+    model = ScriptedChatModel.calling([email_call("bob@example.com", "c1")], "Ok.")
+    agent = build(style, engine, model, sent)
+    config = thread("t-pinned")
+    paused = agent.invoke({"messages": [("user", "mail bob")]}, config)
+    approval_id = paused["__interrupt__"][0].value["approval_id"]
+
+    done = agent.invoke(Command(resume=approve("alice", approval_id="apr_other")), config)
+    assert sent == []
+    assert "answers approval apr_other" in tool_messages(done["messages"])["c1"].content
+    (decision,) = engine.store.list()
+    assert (decision.approval_id, decision.status) == (approval_id, Status.PENDING_REVIEW)
 
 
 @pytest.mark.parametrize("style", STYLES)

@@ -141,42 +141,64 @@ def denial_message(tool: str, error: GatekitError) -> str:
 
 
 class ReviewAnswer(BaseModel):
-    """The resume value of a review interrupt: who decided what."""
+    """The resume value of a review interrupt: who decided what.
+
+    ``approval_id``, when given, must be the approval the interrupt asked about;
+    it pins an answer to its call where interrupts share one task (a raw
+    ``ToolNode`` running several calls at once).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     decision: Literal["approve", "reject"]
     reviewer: str = Field(min_length=1, pattern=r"\S")
     comment: str = ""
+    approval_id: str | None = None
 
     def reason(self) -> str:
         verb = "approved" if self.decision == "approve" else "rejected"
         return f"{verb} by {self.reviewer}" + (f": {self.comment}" if self.comment else "")
 
 
-def approve(reviewer: str, comment: str = "") -> dict[str, str]:
+def approve(reviewer: str, comment: str = "", *, approval_id: str | None = None) -> dict[str, Any]:
     """Resume value approving a paused call: ``Command(resume=approve("alice"))``."""
-    return {"decision": "approve", "reviewer": reviewer, "comment": comment}
+    return _answer("approve", reviewer, comment, approval_id)
 
 
-def reject(reviewer: str, comment: str = "") -> dict[str, str]:
+def reject(reviewer: str, comment: str = "", *, approval_id: str | None = None) -> dict[str, Any]:
     """Resume value rejecting a paused call: ``Command(resume=reject("alice", "no"))``."""
-    return {"decision": "reject", "reviewer": reviewer, "comment": comment}
+    return _answer("reject", reviewer, comment, approval_id)
 
 
-_RESUME_SHAPE = "{'decision': 'approve' | 'reject', 'reviewer': '<name>', 'comment': '<optional>'}"
+def _answer(decision: str, reviewer: str, comment: str, approval_id: str | None) -> dict[str, Any]:
+    answer = {"decision": decision, "reviewer": reviewer, "comment": comment}
+    return answer if approval_id is None else {**answer, "approval_id": approval_id}
 
 
-def _parse_answer(value: object) -> ReviewAnswer:
+_RESUME_SHAPE = (
+    "{'decision': 'approve' | 'reject', 'reviewer': '<name>', 'comment': '<optional>', "
+    "'approval_id': '<optional>'}"
+)
+
+
+def _parse_answer(value: object, pending: Decision) -> ReviewAnswer:
     if isinstance(value, ReviewAnswer):
-        return value
-    try:
-        return ReviewAnswer.model_validate(value)
-    except pydantic.ValidationError:
-        shown = repr(value)[:200]
+        answer = value
+    else:
+        try:
+            answer = ReviewAnswer.model_validate(value)
+        except pydantic.ValidationError:
+            shown = repr(value)[:200]
+            raise ValidationError(
+                f"invalid review resume value {shown}; expected {_RESUME_SHAPE}", field="resume"
+            ) from None
+    if answer.approval_id is not None and answer.approval_id != pending.approval_id:
         raise ValidationError(
-            f"invalid review resume value {shown}; expected {_RESUME_SHAPE}", field="resume"
-        ) from None
+            f"the resume value answers approval {answer.approval_id}, "
+            f"not this call's {pending.approval_id}",
+            field="resume.approval_id",
+        )
+    return answer
 
 
 def review_request(call: GatedCall, request: DecisionRequest, pending: Decision) -> dict[str, Any]:
@@ -333,7 +355,7 @@ class Gate:
         answer, even when the review was meanwhile recorded elsewhere: then the
         stored review stands, but a "reject" in the resume value still wins.
         """
-        answer = _parse_answer(interrupt(review_request(call, request, pending)))
+        answer = _parse_answer(interrupt(review_request(call, request, pending)), pending)
         record = _review_method(self.client.backend, answer)
         try:
             record(_approval_id(pending), reviewer=answer.reviewer, comment=answer.comment)
@@ -367,7 +389,7 @@ class Gate:
     async def _areview_by_interrupt(
         self, call: GatedCall, request: DecisionRequest, pending: Decision
     ) -> None:
-        answer = _parse_answer(interrupt(review_request(call, request, pending)))
+        answer = _parse_answer(interrupt(review_request(call, request, pending)), pending)
         record = functools.partial(
             _review_method(self.aclient.backend, answer),
             _approval_id(pending),
