@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from gatekit_langchain import ReviewAnswer, approve, denial_message, reject
-from gatekit_langchain._gate import Gate, GatedCall, _parse_answer, idempotency_key
+from gatekit_langchain._gate import Gate, GatedCall, idempotency_key
+from gatekit_langchain._review import parse_answer
 
 import gatekit
 from gatekit import Decision, Status
@@ -40,17 +41,17 @@ def test_key_uses_the_gatekit_run_only_without_a_thread() -> None:
 
 def test_resume_values() -> None:
     pending = decision(Status.PENDING_REVIEW, approval_id="apr_1")
-    assert _parse_answer(approve("alice", "ok"), pending) == ReviewAnswer(
+    assert parse_answer(approve("alice", "ok"), pending) == ReviewAnswer(
         decision="approve", reviewer="alice", comment="ok"
     )
-    assert _parse_answer(reject("bob"), pending).reason() == "rejected by bob"
-    pinned = _parse_answer(approve("alice", approval_id="apr_1"), pending)
+    assert parse_answer(reject("bob"), pending).reason() == "rejected by bob"
+    pinned = parse_answer(approve("alice", approval_id="apr_1"), pending)
     assert pinned.approval_id == "apr_1"
     for bad in ["yes", True, {"decision": "approve"}, approve(" "), {**approve("a"), "x": 1}]:
         with pytest.raises(gatekit.ValidationError, match="invalid review resume value"):
-            _parse_answer(bad, pending)
+            parse_answer(bad, pending)
     with pytest.raises(gatekit.ValidationError, match="answers approval apr_2, not this call"):
-        _parse_answer(approve("alice", approval_id="apr_2"), pending)
+        parse_answer(approve("alice", approval_id="apr_2"), pending)
 
 
 def decision(status: Status, **extra: object) -> Decision:

@@ -15,13 +15,11 @@ check_versions()
 
 from gatekit_langchain._gate import (  # noqa: E402 - only after the version check
     DenialMode,
-    ReviewAnswer,
     ReviewMode,
-    approve,
     denial_message,
-    reject,
 )
 from gatekit_langchain._middleware import GatekitMiddleware  # noqa: E402
+from gatekit_langchain._review import ReviewAnswer, approve, reject  # noqa: E402
 from gatekit_langchain._tool import (  # noqa: E402
     GatedTool,
     GatekitToolError,

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import anyio
-import pydantic
 from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
-from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
 from gatekit import (
@@ -41,23 +39,27 @@ from gatekit import (
     PendingReview,
     RateLimited,
     Rejected,
-    ReviewConflict,
     ValidationError,
     default_client,
 )
 from gatekit._context import current_run
-from gatekit.backends import ReviewBackend
+from gatekit_langchain._review import (
+    ReviewAnswer,
+    approval_id_of,
+    parse_answer,
+    recording_review,
+    refuse_if_rejected,
+    review_method,
+    review_request,
+)
 
 __all__ = [
     "DenialMode",
     "Gate",
     "GateDenied",
     "GatedCall",
-    "ReviewAnswer",
     "ReviewMode",
-    "approve",
     "denial_message",
-    "reject",
     "validate_fields",
 ]
 
@@ -137,90 +139,6 @@ def denial_message(tool: str, error: GatekitError) -> str:
     return f"The call to tool {tool!r} was not run: {detail}"
 
 
-# -- the reviewer's answer, carried by Command(resume=...) --------------------------
-
-
-class ReviewAnswer(BaseModel):
-    """The resume value of a review interrupt: who decided what.
-
-    ``approval_id``, when given, must be the approval the interrupt asked about;
-    it pins an answer to its call where interrupts share one task (a raw
-    ``ToolNode`` running several calls at once).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    decision: Literal["approve", "reject"]
-    reviewer: str = Field(min_length=1, pattern=r"\S")
-    comment: str = ""
-    approval_id: str | None = None
-
-    def reason(self) -> str:
-        verb = "approved" if self.decision == "approve" else "rejected"
-        return f"{verb} by {self.reviewer}" + (f": {self.comment}" if self.comment else "")
-
-
-def approve(reviewer: str, comment: str = "", *, approval_id: str | None = None) -> dict[str, Any]:
-    """Resume value approving a paused call: ``Command(resume=approve("alice"))``."""
-    return _answer("approve", reviewer, comment, approval_id)
-
-
-def reject(reviewer: str, comment: str = "", *, approval_id: str | None = None) -> dict[str, Any]:
-    """Resume value rejecting a paused call: ``Command(resume=reject("alice", "no"))``."""
-    return _answer("reject", reviewer, comment, approval_id)
-
-
-def _answer(decision: str, reviewer: str, comment: str, approval_id: str | None) -> dict[str, Any]:
-    answer = {"decision": decision, "reviewer": reviewer, "comment": comment}
-    return answer if approval_id is None else {**answer, "approval_id": approval_id}
-
-
-_RESUME_SHAPE = (
-    "{'decision': 'approve' | 'reject', 'reviewer': '<name>', 'comment': '<optional>', "
-    "'approval_id': '<optional>'}"
-)
-
-
-def _parse_answer(value: object, pending: Decision) -> ReviewAnswer:
-    if isinstance(value, ReviewAnswer):
-        answer = value
-    else:
-        try:
-            answer = ReviewAnswer.model_validate(value)
-        except pydantic.ValidationError:
-            shown = repr(value)[:200]
-            raise ValidationError(
-                f"invalid review resume value {shown}; expected {_RESUME_SHAPE}", field="resume"
-            ) from None
-    if answer.approval_id is not None and answer.approval_id != pending.approval_id:
-        raise ValidationError(
-            f"the resume value answers approval {answer.approval_id}, "
-            f"not this call's {pending.approval_id}",
-            field="resume.approval_id",
-        )
-    return answer
-
-
-def review_request(call: GatedCall, request: DecisionRequest, pending: Decision) -> dict[str, Any]:
-    """The interrupt payload a human reviewer sees (arguments as sent: DLP-masked)."""
-    action = request.action
-    return {
-        "type": "gatekit.review",
-        "tool": action.tool,
-        "tool_call_id": call.tool_call_id,
-        "arguments": action.arguments,
-        "reason": pending.reason,
-        "risk_level": action.risk_level.value,
-        "operation_class": action.operation_class.value,
-        "data_sensitivity": action.data_sensitivity.value,
-        "systems_touched": list(action.systems_touched),
-        "decision_id": pending.decision_id,
-        "approval_id": pending.approval_id,
-        "expires_at": pending.expires_at.isoformat() if pending.expires_at else None,
-        "resume_with": _RESUME_SHAPE,
-    }
-
-
 def idempotency_key(call: GatedCall) -> str | None:
     """Same tool call in the same thread → same key → the same decision after a resume.
 
@@ -240,18 +158,6 @@ def idempotency_key(call: GatedCall) -> str | None:
     }
     digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()
     return f"langchain:{digest[:48]}"
-
-
-def _review_method(backend: object, answer: ReviewAnswer) -> Callable[..., Decision]:
-    if not isinstance(backend, ReviewBackend):
-        raise BackendError(
-            f"{type(backend).__name__} cannot record reviews, so a resumed review cannot be bound"
-        )
-    return backend.approve if answer.decision == "approve" else backend.reject
-
-
-def _record_failure(exc: Exception) -> BackendError:
-    return BackendError(f"could not record the review: {type(exc).__name__}: {exc}")
 
 
 class Gate:
@@ -346,27 +252,33 @@ class Gate:
         except GatekitError as error:
             raise GateDenied(error, call.tool) from error
 
-    def _review_by_interrupt(
+    def _ask_reviewer(
         self, call: GatedCall, request: DecisionRequest, pending: Decision
-    ) -> None:
-        """Ask the human through the graph and record the answer as theirs.
+    ) -> tuple[ReviewAnswer, Callable[[], Decision]]:
+        """The human's answer, through the graph, and how to record it as theirs.
 
         First pass: ``interrupt()`` pauses the graph. On resume it returns the
         answer, even when the review was meanwhile recorded elsewhere: then the
         stored review stands, but a "reject" in the resume value still wins.
         """
-        answer = _parse_answer(interrupt(review_request(call, request, pending)), pending)
-        record = _review_method(self.client.backend, answer)
-        try:
-            record(_approval_id(pending), reviewer=answer.reviewer, comment=answer.comment)
-        except ReviewConflict:
-            pass  # already decided elsewhere: the stored decision is re-read below
-        except GatekitError:
-            raise
-        except Exception as exc:
-            raise _record_failure(exc) from exc
-        if answer.decision == "reject":
-            raise Rejected(pending, answer.reason())
+        answer = parse_answer(
+            interrupt(review_request(request, pending, call.tool_call_id)), pending
+        )
+        record = functools.partial(
+            review_method(self.client.backend, answer),
+            approval_id_of(pending),
+            reviewer=answer.reviewer,
+            comment=answer.comment,
+        )
+        return answer, record
+
+    def _review_by_interrupt(
+        self, call: GatedCall, request: DecisionRequest, pending: Decision
+    ) -> None:
+        answer, record = self._ask_reviewer(call, request, pending)
+        with recording_review():
+            record()
+        refuse_if_rejected(answer, pending)
 
     # -- async ---------------------------------------------------------------------
 
@@ -389,27 +301,8 @@ class Gate:
     async def _areview_by_interrupt(
         self, call: GatedCall, request: DecisionRequest, pending: Decision
     ) -> None:
-        answer = _parse_answer(interrupt(review_request(call, request, pending)), pending)
-        record = functools.partial(
-            _review_method(self.aclient.backend, answer),
-            _approval_id(pending),
-            reviewer=answer.reviewer,
-            comment=answer.comment,
-        )
-        try:
+        answer, record = self._ask_reviewer(call, request, pending)
+        with recording_review():
             # ReviewBackend is sync-only; keep a remote backend off the event loop.
             await anyio.to_thread.run_sync(record)
-        except ReviewConflict:
-            pass
-        except GatekitError:
-            raise
-        except Exception as exc:
-            raise _record_failure(exc) from exc
-        if answer.decision == "reject":
-            raise Rejected(pending, answer.reason())
-
-
-def _approval_id(pending: Decision) -> str:
-    if pending.approval_id is None:
-        raise BackendError("a pending review came without an approval id")
-    return pending.approval_id
+        refuse_if_rejected(answer, pending)
