@@ -1,0 +1,116 @@
+"""``GatekitMiddleware``: a decision in front of every tool call of a ``create_agent`` agent."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, ExitStack
+from typing import Any
+
+from langchain.agents.middleware import AgentMiddleware, ToolCallRequest
+from langchain_core.messages import ToolMessage
+from langgraph.types import Command
+
+from gatekit import AsyncClient, Client
+from gatekit_langchain._gate import (
+    DenialMode,
+    Gate,
+    GatedCall,
+    GateDenied,
+    ReviewMode,
+    validate_fields,
+)
+from gatekit_langchain._tool import GatedTool
+
+__all__ = ["GatekitMiddleware"]
+
+ToolResult = ToolMessage | Command[Any]
+
+
+class GatekitMiddleware(AgentMiddleware):
+    """Gate every tool call of an agent built with ``langchain.agents.create_agent``.
+
+    ``tools`` maps a tool name to its action fields (risk_level, operation_class,
+    data_sensitivity, systems_touched, …); a tool not in it gets ``default``.
+    A refused call reaches the model as an error ``ToolMessage`` with the reason
+    (``on_denied="raise"`` raises the gatekit error instead). A pending review
+    waits, or — inside a graph with a checkpointer — pauses the agent with
+    ``interrupt()`` until ``Command(resume=approve(...)|reject(...))``.
+
+    Put it last in ``middleware=[...]`` (innermost), so it sees the arguments
+    the tool will really get. Tools already wrapped by ``secure_langchain_tool``
+    gate themselves and are passed through, never decided twice.
+    """
+
+    def __init__(
+        self,
+        client: Client | AsyncClient | None = None,
+        *,
+        tools: Mapping[str, Mapping[str, Any]] | None = None,
+        default: Mapping[str, Any] | None = None,
+        on_review: ReviewMode = "auto",
+        review_timeout: float | None = None,
+        on_denied: DenialMode = "message",
+    ) -> None:
+        super().__init__()
+        self.gate = Gate(
+            client, on_review=on_review, review_timeout=review_timeout, on_denied=on_denied
+        )
+        self.tool_fields: dict[str, dict[str, Any]] = {
+            name: validate_fields(name, fields) for name, fields in (tools or {}).items()
+        }
+        self.default_fields: dict[str, Any] = validate_fields("default", default or {})
+
+    def _fields(self, tool: str) -> Mapping[str, Any]:
+        fields: dict[str, Any] = self.tool_fields.get(tool, self.default_fields)
+        return fields
+
+    @staticmethod
+    def _gates_itself(request: ToolCallRequest) -> bool:
+        # Unknown tools never run (ToolNode answers with an error); gated tools decide alone.
+        return request.tool is None or isinstance(request.tool, GatedTool)
+
+    @staticmethod
+    def _call(request: ToolCallRequest) -> GatedCall:
+        tool_call = request.tool_call
+        runtime = getattr(request, "runtime", None)
+        return GatedCall(
+            tool=tool_call["name"],
+            arguments=dict(tool_call.get("args") or {}),
+            tool_call_id=tool_call.get("id"),
+            config=getattr(runtime, "config", None),
+        )
+
+    def _refusal(self, denied: GateDenied, call: GatedCall) -> ToolMessage:
+        if self.gate.on_denied == "raise" or not call.tool_call_id:
+            raise denied.error
+        return denied.tool_message(call.tool_call_id)
+
+    def wrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolResult],
+    ) -> ToolResult:
+        if self._gates_itself(request):
+            return handler(request)
+        call = self._call(request)
+        with ExitStack() as stack:
+            try:
+                self.gate.enter(stack, call, self._fields(call.tool))
+            except GateDenied as denied:
+                return self._refusal(denied, call)
+            return handler(request)
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolResult]],
+    ) -> ToolResult:
+        if self._gates_itself(request):
+            return await handler(request)
+        call = self._call(request)
+        async with AsyncExitStack() as stack:
+            try:
+                await self.gate.aenter(stack, call, self._fields(call.tool))
+            except GateDenied as denied:
+                return self._refusal(denied, call)
+            return await handler(request)
