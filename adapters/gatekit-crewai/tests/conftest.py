@@ -76,7 +76,9 @@ class ScriptedLLM(BaseLLM):
     def supports_function_calling(self) -> bool:
         return self.native
 
-    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+    def get_input_tokens_count(
+        self, messages: Any, tools: Any = None, response_model: Any = None
+    ) -> int:
         return 1  # no tokenizer download, no size warnings
 
     def get_context_window_size(self) -> int:
@@ -115,9 +117,7 @@ class ToolVerdicts:
 
 
 def run_crew(llm: ScriptedLLM, tools: list[BaseTool]) -> str:
-    agent = Agent(
-        role="Operator", goal="Do the task", backstory="Careful.", llm=llm, tools=tools
-    )
+    agent = Agent(role="Operator", goal="Do the task", backstory="Careful.", llm=llm, tools=tools)
     task = Task(description="Handle the request.", expected_output="A summary", agent=agent)
     return str(Crew(agents=[agent], tasks=[task]).kickoff().raw)
 

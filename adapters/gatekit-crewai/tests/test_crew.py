@@ -69,7 +69,9 @@ def test_gated_tools_decide_each_call_once_and_blocked_bodies_never_run(
     weather, delete = make_tools(ran)
     tools = [
         secure_crewai_tool(weather, client=engine_client, risk_level="low", operation_class="read"),
-        secure_crewai_tool(delete, client=engine_client, risk_level="low", operation_class="delete"),
+        secure_crewai_tool(
+            delete, client=engine_client, risk_level="low", operation_class="delete"
+        ),
     ]
     llm = crew_kit.LLM(model="scripted", native=path == "native", script=script(crew_kit, path))
 

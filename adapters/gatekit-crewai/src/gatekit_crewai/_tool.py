@@ -117,6 +117,7 @@ def _has_async_body(inner: BaseTool) -> bool:
 
 def secure_crewai_tool(
     tool: BaseTool,
+    /,
     *,
     client: Client | AsyncClient | None = None,
     wait: bool = True,
