@@ -36,14 +36,14 @@ from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from pydantic import Field  # noqa: E402
 from crewai import Agent, Crew, Task  # noqa: E402
 from crewai.llms.base_llm import BaseLLM  # noqa: E402
 from crewai.tools import BaseTool  # noqa: E402
+from gatekit_crewai import uninstall_hooks  # noqa: E402
+from pydantic import Field  # noqa: E402
 
 from gatekit import Client, DecisionRequest, LocalBackend, Verdict  # noqa: E402
 from gatekit.policy import Evaluation  # noqa: E402
-from gatekit_crewai import uninstall_hooks  # noqa: E402
 
 
 class ScriptedLLM(BaseLLM):

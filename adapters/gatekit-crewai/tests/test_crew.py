@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 from crewai.tools import BaseTool, tool
+from gatekit_crewai import install_hooks, secure_crewai_tool
 
 from gatekit import Client, Decision, LocalBackend, Status, Verdict
 from gatekit.store import MemoryStore
 from gatekit.testing import capture_decisions
-from gatekit_crewai import install_hooks, secure_crewai_tool
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:crewai")
 
@@ -116,7 +116,8 @@ def test_hooks_decide_each_call_of_plain_tools_once(
     assert "test policy says block for delete_records" in delete_result
     allowed = next(d for d in engine.store.list() if d.status is Status.ALLOWED)
     outcome = engine.store.outcome(allowed.decision_id)  # type: ignore[attr-defined]
-    assert outcome is not None and outcome.status == "success"
+    assert outcome is not None
+    assert outcome.status == "success"
     assert answer == ANSWER
 
 
@@ -188,7 +189,8 @@ def test_a_reviewed_call_waits_for_the_reviewer_then_runs_or_is_refused(
     [result] = llm.tool_results()
     if approve:
         assert ran == [("delete_records", "customers")]
-        assert decision.status is Status.APPROVED and decision.consumed_at is not None
+        assert decision.status is Status.APPROVED
+        assert decision.consumed_at is not None
         assert result == "deleted customers"
     else:
         assert ran == []

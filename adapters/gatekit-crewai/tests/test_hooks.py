@@ -15,11 +15,11 @@ from crewai.hooks import (
 from crewai.hooks.tool_hooks import run_after_tool_call_hooks, run_before_tool_call_hooks
 from crewai.tools import tool
 from crewai.tools.structured_tool import CrewStructuredTool
+from gatekit_crewai import install_hooks, secure_crewai_tool, uninstall_hooks
 
 import gatekit
 from gatekit import Client, Status
 from gatekit.testing import MockBackend
-from gatekit_crewai import install_hooks, secure_crewai_tool, uninstall_hooks
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:crewai")
 
@@ -81,7 +81,8 @@ def test_an_allowed_call_proceeds_and_its_outcome_is_recorded() -> None:
     assert (action.tool, action.arguments) == ("Wire money", tool_input)
     assert action.operation_class.value == "financial"
     outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
-    assert outcome is not None and outcome.status == "success"
+    assert outcome is not None
+    assert outcome.status == "success"
 
 
 def test_a_blocked_call_is_blocked_and_the_agent_gets_the_reason() -> None:
@@ -130,7 +131,8 @@ def test_any_failure_in_the_gate_blocks_the_call(failure: Any) -> None:
 
     assert call(tool_input) is True
     message = finish(tool_input, BLOCKED_BY_HOOK)
-    assert message is not None and "could not get a decision" in message
+    assert message is not None
+    assert "could not get a decision" in message
 
 
 def test_review_is_waited_for_and_a_timeout_blocks() -> None:
@@ -140,7 +142,8 @@ def test_review_is_waited_for_and_a_timeout_blocks() -> None:
 
     assert call(tool_input) is True
     message = finish(tool_input, BLOCKED_BY_HOOK)
-    assert message is not None and "no reviewer decided in time" in message
+    assert message is not None
+    assert "no reviewer decided in time" in message
 
 
 def test_per_tool_fields_replace_the_defaults_by_name_or_sanitized_name() -> None:

@@ -12,13 +12,13 @@ import pytest
 from crewai.tools import BaseTool, tool
 from crewai.tools.tool_failure import ToolFailure, ToolFailurePolicy
 from crewai.utilities.agent_utils import convert_tools_to_openai_schema
+from gatekit_crewai import GatedTool, Refusal, crewai_tool, secure_crewai_tool
+from gatekit_crewai._compat import check_crewai_version
 from pydantic import BaseModel
 
 import gatekit
 from gatekit import Blocked, Client, Rejected, Status
 from gatekit.testing import MockBackend
-from gatekit_crewai import GatedTool, Refusal, crewai_tool, secure_crewai_tool
-from gatekit_crewai._compat import check_crewai_version
 
 Entry = Callable[[BaseTool, dict[str, Any]], Awaitable[Any]]
 
@@ -129,7 +129,8 @@ async def test_a_blocked_call_never_runs_and_the_agent_gets_the_reason(entry: En
     assert harness.ran == []
     assert isinstance(result, Refusal)
     assert result.code == "gatekit.blocked"
-    assert result.decision is not None and result.decision.status is Status.BLOCKED
+    assert result.decision is not None
+    assert result.decision.status is Status.BLOCKED
     assert gated.format_output_for_agent(result) == (
         "gatekit did not let tool 'lookup_weather' run: blocked by policy: mock verdict: block"
         " (code: gatekit.blocked)"
@@ -213,7 +214,8 @@ async def test_a_reviewed_call_runs_once_approved(entry: Entry) -> None:
     assert result == "sunny in Paris"
     assert harness.ran == ["Paris"]
     [decision] = harness.backend.store.list()
-    assert decision.status is Status.APPROVED and decision.consumed_at is not None
+    assert decision.status is Status.APPROVED
+    assert decision.consumed_at is not None
 
 
 @pytest.mark.parametrize("entry", [via_run, via_arun])
@@ -225,10 +227,11 @@ async def test_a_rejected_call_never_runs(entry: Entry) -> None:
 
     reviewer.join(timeout=10)
     assert harness.ran == []
-    assert isinstance(result, Refusal) and result.code == "gatekit.rejected"
+    assert isinstance(result, Refusal)
+    assert result.code == "gatekit.rejected"
     assert "rejected by a reviewer: rejected by bob: not today" in result.message
+    review_in_background(harness.backend, approve=False)
     with pytest.raises(Rejected):
-        review_in_background(harness.backend, approve=False)
         harness.gated(raise_on_deny=True).run(city="Lyon")
 
 
@@ -239,10 +242,13 @@ async def test_a_review_without_waiting_or_without_a_reviewer_is_refused() -> No
     too_late = harness.gated(timeout=0.05).run(city="Paris")
 
     assert harness.ran == []
-    assert isinstance(at_once, Refusal) and at_once.code == "gatekit.pending_review"
+    assert isinstance(at_once, Refusal)
+    assert at_once.code == "gatekit.pending_review"
     assert "waiting for human review" in at_once.message
-    assert at_once.decision is not None and at_once.decision.approval_id in at_once.message
-    assert isinstance(too_late, Refusal) and "no reviewer decided in time" in too_late.message
+    assert at_once.decision is not None
+    assert at_once.decision.approval_id in at_once.message
+    assert isinstance(too_late, Refusal)
+    assert "no reviewer decided in time" in too_late.message
 
 
 async def test_refusals_are_never_cached_but_results_keep_the_tools_cache_function() -> None:
@@ -267,7 +273,8 @@ async def test_usage_limits_still_apply_and_are_checked_before_asking() -> None:
     second = gated.run(city="Lyon")
 
     assert first == "sunny in Paris"
-    assert isinstance(second, ToolFailure) and "usage limit" in second.message
+    assert isinstance(second, ToolFailure)
+    assert "usage limit" in second.message
     assert harness.ran == ["Paris"]
     assert len(harness.backend.requests) == 1
     assert gated.current_usage_count == 1
@@ -371,7 +378,8 @@ async def test_action_fields_reach_the_engine() -> None:
         "low",
         "read",
     )
-    assert action.systems_touched == ["weather-api"] and action.metadata == {"team": "ops"}
+    assert action.systems_touched == ["weather-api"]
+    assert action.metadata == {"team": "ops"}
     assert gated.name == "lookup_weather"  # what the agent sees does not change
 
 
@@ -399,7 +407,8 @@ async def test_crewai_tool_makes_gated_tools_from_functions() -> None:
         ran.append(folder)
         return "3 mails"
 
-    assert isinstance(send_email, GatedTool) and isinstance(read_inbox, GatedTool)
+    assert isinstance(send_email, GatedTool)
+    assert isinstance(read_inbox, GatedTool)
     assert (send_email.name, send_email.result_as_answer) == ("Send email", True)
     assert (read_inbox.name, read_inbox.max_usage_count) == ("read_inbox", 2)
     assert send_email.description == "Send an email."
@@ -424,8 +433,10 @@ async def test_crewai_tool_stacks_on_crewai_tool_and_works_bare() -> None:
         """Double x."""
         return 2 * x
 
-    assert search.name == "Search" and search.run(query="q") == "results for q"
-    assert isinstance(bare, GatedTool) and bare.name == "bare"
+    assert search.name == "Search"
+    assert search.run(query="q") == "results for q"
+    assert isinstance(bare, GatedTool)
+    assert bare.name == "bare"
     with pytest.raises(TypeError, match="@tool below"):
         crewai_tool(result_as_answer=True)(search.inner)  # type: ignore[arg-type]
 
