@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from crewai import Agent, Crew, Task
 from crewai.tools import BaseTool, tool
 from gatekit_crewai import install_hooks, secure_crewai_tool
 
@@ -196,3 +197,31 @@ def test_a_reviewed_call_waits_for_the_reviewer_then_runs_or_is_refused(
         assert ran == []
         assert decision.status is Status.REJECTED
         assert "rejected by a reviewer: rejected by alice: too risky" in result
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", PATHS)
+async def test_async_kickoff_is_gated_the_same_way(
+    path: str, crew_kit: Any, engine: LocalBackend, engine_client: Client
+) -> None:
+    engine.policy.verdicts["delete_records"] = Verdict.BLOCK  # type: ignore[attr-defined]
+    ran: list[tuple[str, str]] = []
+    tools = [secure_crewai_tool(t, client=engine_client, risk_level="low") for t in make_tools(ran)]
+    llm = crew_kit.LLM(model="scripted", native=path == "native", script=script(crew_kit, path))
+    agent = Agent(role="Operator", goal="Do the task", backstory="Careful.", llm=llm, tools=tools)
+    task = Task(description="Handle the request.", expected_output="A summary", agent=agent)
+
+    output = await Crew(agents=[agent], tasks=[task]).akickoff()
+
+    assert ran == [("lookup_weather", "Paris")]
+    assert decided(engine) == [
+        ("delete_records", Status.BLOCKED),
+        ("lookup_weather", Status.ALLOWED),
+    ]
+    assert "test policy says block for delete_records" in llm.tool_results()[1]
+    assert output.raw == ANSWER
