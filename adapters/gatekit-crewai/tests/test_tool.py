@@ -14,7 +14,8 @@ from crewai.tools.tool_failure import ToolFailure, ToolFailurePolicy
 from crewai.utilities.agent_utils import convert_tools_to_openai_schema
 from gatekit_crewai import GatedTool, Refusal, crewai_tool, secure_crewai_tool
 from gatekit_crewai._compat import check_crewai_version
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 import gatekit
 from gatekit import Blocked, Client, Rejected, Status
@@ -450,3 +451,32 @@ def test_supported_crewai_versions_import(version: str) -> None:
 def test_unsupported_crewai_versions_fail_with_the_range(version: str) -> None:
     with pytest.raises(ImportError, match=r"supports crewai >=1\.15,<2"):
         check_crewai_version(version)
+
+
+async def test_a_gated_tool_serializes_and_never_comes_back_ungated() -> None:
+    gated = Harness().gated()
+
+    data = gated.model_dump(mode="json")  # as crewai does for checkpoints and events
+
+    assert data["tool_type"] == "gatekit_crewai._tool.GatedTool"
+    with pytest.raises(PydanticValidationError):
+        TypeAdapter(BaseTool).validate_python(data)
+
+
+async def test_a_failing_tool_body_propagates_and_its_outcome_is_recorded() -> None:
+    backend = MockBackend()
+
+    @tool("flaky")
+    def flaky(x: int) -> int:
+        """Fail."""
+        raise ConnectionError("upstream down")
+
+    gated = secure_crewai_tool(flaky, client=Client(backend), risk_level="low")
+
+    with pytest.raises(ConnectionError):
+        gated.run(x=1)
+
+    [decision] = backend.store.list()
+    outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
+    assert outcome is not None
+    assert (outcome.status, outcome.detail) == ("error", "ConnectionError")

@@ -11,7 +11,6 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, overload
 
 import anyio.to_thread
@@ -78,15 +77,14 @@ class GatedTool(BaseTool):
         return values
 
 
-@dataclass(frozen=True)
-class _CacheUnlessRefused:
+def _cache_unless_refused(inner: Callable[..., Any]) -> Callable[..., bool]:
     """The wrapped tool's cache function, except that a refusal is never cached:
     a cached refusal would answer a later retry without asking gatekit again."""
 
-    inner: Callable[..., Any]
+    def cache_unless_refused(args: Any = None, result: Any = None) -> bool:
+        return not isinstance(result, Refusal) and bool(inner(args, result))
 
-    def __call__(self, args: Any = None, result: Any = None) -> bool:
-        return not isinstance(result, Refusal) and bool(self.inner(args, result))
+    return cache_unless_refused
 
 
 def _call(inner: BaseTool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -145,7 +143,7 @@ def secure_crewai_tool(
     copied = {name: getattr(tool, name) for name in BaseTool.model_fields}
     copied.pop("cache_function")  # set below, unvalidated: crewai warns on non-module callables
     gated = GatedTool(**copied)
-    gated.cache_function = _CacheUnlessRefused(tool.cache_function)
+    gated.cache_function = _cache_unless_refused(tool.cache_function)
     gated._inner = tool
     gated._gate = gate
     return gated
