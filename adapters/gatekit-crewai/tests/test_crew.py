@@ -225,3 +225,27 @@ async def test_async_kickoff_is_gated_the_same_way(
     ]
     assert "test policy says block for delete_records" in llm.tool_results()[1]
     assert output.raw == ANSWER
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_refusal_never_becomes_the_final_answer_of_a_result_as_answer_tool(
+    path: str, crew_kit: Any, engine: LocalBackend, engine_client: Client
+) -> None:
+    engine.policy.verdicts["delete_records"] = Verdict.BLOCK  # type: ignore[attr-defined]
+    ran: list[tuple[str, str]] = []
+    _, delete = make_tools(ran)
+    delete.result_as_answer = True
+    gated = secure_crewai_tool(delete, client=engine_client, risk_level="low")
+    if path == "native":
+        steps: list[Any] = [[crew_kit.tool_call("call_1", "delete_records", DELETE)], ANSWER]
+    else:
+        steps = [
+            crew_kit.react_action("delete_records", DELETE),
+            f"Thought: refused\nFinal Answer: {ANSWER}",
+        ]
+    llm = crew_kit.LLM(model="scripted", native=path == "native", script=steps)
+
+    answer = crew_kit.run_crew(llm, [gated])
+
+    assert ran == []
+    assert answer == ANSWER

@@ -192,3 +192,18 @@ def test_invalid_fields_fail_at_install_time() -> None:
     with pytest.raises(gatekit.ValidationError, match="operation_class"):
         install_hooks(Client(MockBackend()), per_tool={"x": {"operation_class": "steal"}})
     assert get_before_tool_call_hooks() == []
+
+
+def test_input_changed_after_the_decision_is_recorded_as_an_error() -> None:
+    backend = MockBackend()
+    install_hooks(Client(backend), risk_level="low")
+    tool_input = {"amount": 10.0, "to": "ACME"}
+
+    assert call(tool_input) is False
+    tool_input["to"] = "MALLORY"  # what a later hook could do
+    finish(tool_input, "sent 10.0 to MALLORY")
+
+    [decision] = backend.store.list()
+    outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
+    assert outcome is not None
+    assert (outcome.status, outcome.detail) == ("error", "ToolCallFailed")

@@ -14,6 +14,7 @@ from crewai.tools.tool_failure import ToolFailure, ToolFailurePolicy
 from crewai.utilities.agent_utils import convert_tools_to_openai_schema
 from gatekit_crewai import GatedTool, Refusal, crewai_tool, secure_crewai_tool
 from gatekit_crewai._compat import check_crewai_version
+from gatekit_crewai._gate import refusal_for
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
@@ -480,3 +481,19 @@ async def test_a_failing_tool_body_propagates_and_its_outcome_is_recorded() -> N
     outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
     assert outcome is not None
     assert (outcome.status, outcome.detail) == ("error", "ConnectionError")
+
+
+def test_refusal_messages_name_what_happened() -> None:
+    backend = MockBackend()
+    decision = backend.decide(
+        gatekit.DecisionRequest.for_action(gatekit.Action(tool="send", risk_level="low"))
+    )
+    limited = decision.model_copy(update={"status": Status.BLOCKED, "retry_after": 30.0})
+
+    refusal = refusal_for("send", gatekit.RateLimited(limited, "10 calls per minute"))
+
+    assert refusal.message == (
+        "gatekit did not let tool 'send' run: rate limited: 10 calls per minute (retry after 30 s)"
+    )
+    assert refusal.retryable
+    assert refusal.details["decision_id"] == decision.decision_id

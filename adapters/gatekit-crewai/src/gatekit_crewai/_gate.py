@@ -73,6 +73,8 @@ def refusal_for(tool: str, error: BaseException) -> Refusal:
         message = f"gatekit did not let tool '{tool}' run: {why}: {error.reason}"
         if isinstance(error, PendingReview | ApprovalTimeout) and decision.approval_id:
             message += f" (approval {decision.approval_id})"
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            message += f" (retry after {error.retry_after:g} s)"
         return Refusal(
             message=message,
             code=f"gatekit.{decision.status.value}",
