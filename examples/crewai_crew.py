@@ -142,7 +142,7 @@ def main() -> None:
     print("\ngatekit decisions:")
     for decision in sorted(engine.store.list(), key=lambda d: d.created_at):
         print(f"  {decision.tool:<16} {decision.status.value:<9} {decision.reason}")
-    print(f"\nFinal answer: {output.raw}")
+    print(f"\nFinal answer: {output}")
 
 
 if __name__ == "__main__":
