@@ -25,6 +25,8 @@ os.environ.update(
     }
 )
 
+import atexit
+import shutil
 import threading
 import time
 from typing import Any
@@ -36,6 +38,8 @@ from pydantic import Field
 
 from gatekit import Client, DecisionRequest, LocalBackend, OperationClass, Verdict
 from gatekit.policy import DefaultPolicy, Evaluation
+
+atexit.register(shutil.rmtree, os.environ["HOME"], ignore_errors=True)  # the temporary home
 
 
 class SupportPolicy:
