@@ -496,4 +496,21 @@ def test_refusal_messages_name_what_happened() -> None:
         "gatekit did not let tool 'send' run: rate limited: 10 calls per minute (retry after 30 s)"
     )
     assert refusal.retryable
+    assert refusal.code == "gatekit.rate_limited"
     assert refusal.details["decision_id"] == decision.decision_id
+
+
+def test_a_used_approval_is_not_used_twice() -> None:
+    harness = Harness("review")
+    gated = harness.gated(idempotency_key="refund-A-17")
+    reviewer = review_in_background(harness.backend, approve=True)
+
+    first = gated.run(city="Paris")
+    reviewer.join(timeout=10)
+    again = gated.run(city="Paris")  # same key: the same, already used, approval
+
+    assert first == "sunny in Paris"
+    assert harness.ran == ["Paris"]
+    assert isinstance(again, Refusal)
+    assert again.code == "gatekit.approval_consumed"
+    assert "the approval was already used" in again.message

@@ -40,15 +40,15 @@ logger = logging.getLogger("gatekit.crewai")
 
 R = TypeVar("R")
 
-# Most specific first: RateLimited is a Blocked.
-_WHY_NOT: tuple[tuple[type[DecisionError], str], ...] = (
-    (RateLimited, "rate limited"),
-    (Blocked, "blocked by policy"),
-    (Rejected, "rejected by a reviewer"),
-    (PendingReview, "waiting for human review"),
-    (ApprovalTimeout, "no reviewer decided in time"),
-    (ApprovalExpired, "the approval expired"),
-    (ApprovalConsumed, "the approval was already used"),
+# Most specific first: RateLimited is a Blocked. (error, refusal code, what the agent is told)
+_WHY_NOT: tuple[tuple[type[DecisionError], str, str], ...] = (
+    (RateLimited, "rate_limited", "rate limited"),
+    (Blocked, "blocked", "blocked by policy"),
+    (Rejected, "rejected", "rejected by a reviewer"),
+    (PendingReview, "pending_review", "waiting for human review"),
+    (ApprovalTimeout, "approval_timeout", "no reviewer decided in time"),
+    (ApprovalExpired, "expired", "the approval expired"),
+    (ApprovalConsumed, "approval_consumed", "the approval was already used"),
 )
 _RETRYABLE = (RateLimited, PendingReview, ApprovalTimeout, ApprovalExpired, BackendError)
 
@@ -69,7 +69,10 @@ def refusal_for(tool: str, error: BaseException) -> Refusal:
     """The refusal the agent sees: the decision's reason, never backend internals."""
     if isinstance(error, DecisionError):
         decision = error.decision
-        why = next((text for kind, text in _WHY_NOT if isinstance(error, kind)), "not allowed")
+        code, why = next(
+            ((code, text) for kind, code, text in _WHY_NOT if isinstance(error, kind)),
+            ("denied", "not allowed"),
+        )
         message = f"gatekit did not let tool '{tool}' run: {why}: {error.reason}"
         if isinstance(error, PendingReview | ApprovalTimeout) and decision.approval_id:
             message += f" (approval {decision.approval_id})"
@@ -77,7 +80,7 @@ def refusal_for(tool: str, error: BaseException) -> Refusal:
             message += f" (retry after {error.retry_after:g} s)"
         return Refusal(
             message=message,
-            code=f"gatekit.{decision.status.value}",
+            code=f"gatekit.{code}",
             retryable=isinstance(error, _RETRYABLE),
             details={
                 "decision_id": decision.decision_id,

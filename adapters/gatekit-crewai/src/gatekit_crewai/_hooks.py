@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +96,8 @@ class _GatekitHooks:
             self._decide(context)
         except Exception as error:  # whatever went wrong, the tool must not run
             message = self._refusal_message(context, error)
-            self.calls.put(context.tool_input, _Refused(message))
+            with suppress(Exception):  # nothing may stop the abort below
+                self.calls.put(context.tool_input, _Refused(message))
             raise HookAborted(reason=message, source="gatekit") from error
 
     def _decide(self, context: ToolCallHookContext) -> None:
