@@ -142,12 +142,17 @@ class _BaseClient:
 
     # -- building requests -------------------------------------------------------
 
-    def _action(self, action: Action | None, fields: dict[str, Any]) -> Action:
+    def _prepared(
+        self, action: Action | DecisionRequest | None, fields: dict[str, Any]
+    ) -> DecisionRequest:
         if action is not None and fields:
             raise ValidationError(
-                "pass either an Action or action fields, not both", field="action"
+                "pass either an Action (or a prepared request) or action fields, not both",
+                field="action",
             )
-        return action if action is not None else Action(**fields)
+        if isinstance(action, DecisionRequest):
+            return action
+        return self.prepare(action if action is not None else Action(**fields))
 
     def _with_context(self, action: Action) -> Action:
         run = _context.current_run()
@@ -160,9 +165,15 @@ class _BaseClient:
             updates["session_id"] = run.session_id
         return action.model_copy(update=updates) if updates else action
 
-    def _request(self, real: Action, sent: Action | None = None) -> DecisionRequest:
-        """Bind the digest to the real action; send only what DLP lets out."""
-        real = self._with_context(real)
+    def prepare(self, action: Action, *, sent: Action | None = None) -> DecisionRequest:
+        """The request for ``action``, as it will be sent: run context filled in,
+        run limits spent, DLP applied. The digest binds to the real ``action``;
+        ``sent`` (default: ``action``) is what leaves the process.
+
+        ``decide`` and ``guard`` accept the prepared request, so an adapter can
+        decide first and guard later without preparing (or counting) twice.
+        """
+        real = self._with_context(action)
         sent = real if sent is None else self._with_context(sent)
         # A run past its limits (gateway) blocks here, through the engine, so it is recorded.
         checks = _context.run_limit_checks()
@@ -244,12 +255,19 @@ class _BaseClient:
         return self.settings.approval_timeout if timeout is None else timeout
 
     def _twin(self, cls: type[C]) -> C:
-        """This client as ``cls`` (sync or async), sharing settings and backend."""
         if isinstance(self, cls):
             return self
         twin = cls.__new__(cls)
         twin.settings, twin.backend = self.settings, self.backend
         return twin
+
+    def as_sync(self) -> Client:
+        """This client as a ``Client``, sharing settings and backend."""
+        return self._twin(Client)
+
+    def as_async(self) -> AsyncClient:
+        """This client as an ``AsyncClient``, sharing settings and backend."""
+        return self._twin(AsyncClient)
 
     def intercept(
         self,
@@ -274,8 +292,8 @@ class _BaseClient:
         def decorate(func: Callable[P, R]) -> Callable[P, R]:
             spec = _CallSpec(func, tool, capture_arguments, fields)
             if inspect.iscoroutinefunction(func):
-                return self._twin(AsyncClient)._wrap(func, spec, wait, timeout)  # type: ignore[return-value]
-            return self._twin(Client)._wrap(func, spec, wait, timeout)
+                return self.as_async()._wrap(func, spec, wait, timeout)  # type: ignore[return-value]
+            return self.as_sync()._wrap(func, spec, wait, timeout)
 
         return decorate(fn) if fn is not None else decorate
 
@@ -299,10 +317,10 @@ class Client(_BaseClient):
         _context.notify(decision)
         return decision
 
-    def decide(self, action: Action | None = None, /, **fields: Any) -> Decision:
+    def decide(self, action: Action | DecisionRequest | None = None, /, **fields: Any) -> Decision:
         """Ask for a decision. Never raises for a denial; raises BackendError
         (fail closed) when no valid decision can be had."""
-        return self._decide(self._request(self._action(action, fields)))
+        return self._decide(self._prepared(action, fields))
 
     def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """Wait for a reviewer. Returns the approved decision or raises
@@ -341,7 +359,7 @@ class Client(_BaseClient):
 
     def guard(
         self,
-        action: Action | None = None,
+        action: Action | DecisionRequest | None = None,
         /,
         *,
         wait: bool = True,
@@ -353,14 +371,15 @@ class Client(_BaseClient):
         Waits up to ``timeout`` for a review when ``wait`` (else raises PendingReview),
         re-checks an approval just before the body, and reports the outcome after it.
         """
-        return self._guarded(self._request(self._action(action, fields)), wait, timeout)
+        return self._guarded(self._prepared(action, fields), wait, timeout)
 
     def _wrap(
         self, func: Callable[P, R], spec: _CallSpec, wait: bool, timeout: float | None
     ) -> Callable[P, R]:
         @functools.wraps(func)
         def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            with self._guarded(self._request(*spec.actions(args, kwargs)), wait, timeout):
+            real, sent = spec.actions(args, kwargs)
+            with self._guarded(self.prepare(real, sent=sent), wait, timeout):
                 return func(*args, **kwargs)
 
         return gated
@@ -414,9 +433,11 @@ class AsyncClient(_BaseClient):
         _context.notify(decision)
         return decision
 
-    async def decide(self, action: Action | None = None, /, **fields: Any) -> Decision:
+    async def decide(
+        self, action: Action | DecisionRequest | None = None, /, **fields: Any
+    ) -> Decision:
         """See ``Client.decide``."""
-        return await self._decide(self._request(self._action(action, fields)))
+        return await self._decide(self._prepared(action, fields))
 
     async def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """See ``Client.wait_for_approval``."""
@@ -457,7 +478,7 @@ class AsyncClient(_BaseClient):
 
     def guard(
         self,
-        action: Action | None = None,
+        action: Action | DecisionRequest | None = None,
         /,
         *,
         wait: bool = True,
@@ -465,14 +486,15 @@ class AsyncClient(_BaseClient):
         **fields: Any,
     ) -> AbstractAsyncContextManager[Decision]:
         """``async with client.guard(…) as decision:`` — see ``Client.guard``."""
-        return self._guarded(self._request(self._action(action, fields)), wait, timeout)
+        return self._guarded(self._prepared(action, fields), wait, timeout)
 
     def _wrap(
         self, func: Callable[P, Awaitable[R]], spec: _CallSpec, wait: bool, timeout: float | None
     ) -> Callable[P, Awaitable[R]]:
         @functools.wraps(func)
         async def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            async with self._guarded(self._request(*spec.actions(args, kwargs)), wait, timeout):
+            real, sent = spec.actions(args, kwargs)
+            async with self._guarded(self.prepare(real, sent=sent), wait, timeout):
                 return await func(*args, **kwargs)
 
         return gated

@@ -193,11 +193,11 @@ class Gateway:
         when the run is refused; ``fn`` does not run then."""
         if inspect.iscoroutinefunction(fn):
             raise TypeError(f"{fn.__qualname__} is async: use `await gateway.arun(...)`")
-        client = self.client._twin(Client)
+        client = self.client.as_sync()
         if self.require_ready and not client.ready():
             raise self._not_ready()
         run_id = f"run_{uuid.uuid4().hex}"
-        request = client._request(self._run_action(run_id, input))
+        request = client.prepare(self._run_action(run_id, input))
         decision = client._authorize(request, self.wait_for_review, self.review_timeout)
         tally, started = _Tally(), time.monotonic()
         try:
@@ -231,11 +231,11 @@ class Gateway:
     ) -> RunResult[T]:
         """``await fn(input, **kwargs)`` as a governed run; see ``run``. A sync ``fn``
         is called directly (it blocks the event loop while it runs)."""
-        client = self.client._twin(AsyncClient)
+        client = self.client.as_async()
         if self.require_ready and not await client.ready():
             raise self._not_ready()
         run_id = f"run_{uuid.uuid4().hex}"
-        request = client._request(self._run_action(run_id, input))
+        request = client.prepare(self._run_action(run_id, input))
         decision = await client._authorize(request, self.wait_for_review, self.review_timeout)
         tally, started = _Tally(), time.monotonic()
         try:

@@ -150,10 +150,10 @@ class Gate:
 
     def sync_client(self) -> Client:
         # The twin shares the configured client's backend and settings.
-        return (self.client or default_client())._twin(Client)
+        return (self.client or default_client()).as_sync()
 
     def async_client(self) -> AsyncClient:
-        return (self.client or default_client())._twin(AsyncClient)
+        return (self.client or default_client()).as_async()
 
     def deny(self, error: Exception) -> Refusal:
         """Turn a failure to get permission into a refusal (or raise, if configured)."""

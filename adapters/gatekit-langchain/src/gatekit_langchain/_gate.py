@@ -198,11 +198,11 @@ class Gate:
     # time does not build an engine.
     @functools.cached_property
     def client(self) -> Client:
-        return (self._given_client or default_client())._twin(Client)
+        return (self._given_client or default_client()).as_sync()
 
     @functools.cached_property
     def aclient(self) -> AsyncClient:
-        return (self._given_client or default_client())._twin(AsyncClient)
+        return (self._given_client or default_client()).as_async()
 
     # -- building the request --------------------------------------------------------
 
@@ -222,7 +222,7 @@ class Gate:
             arguments=to_jsonable_python(dict(call.arguments), fallback=repr),
             idempotency_key=idempotency_key(call),
         )
-        return self.client._request(real)
+        return self.client.prepare(real)
 
     def _mode(self, call: GatedCall) -> Literal["wait", "interrupt", "deny"]:
         if self.on_review == "auto":
@@ -244,10 +244,10 @@ class Gate:
             mode = self._mode(call)
             if mode == "interrupt":
                 # Keyed by the tool call: a resumed node finds the same decision again.
-                decision = self.client._decide(request)
+                decision = self.client.decide(request)
                 if decision.approval_id is not None:
                     self._review_by_interrupt(call, request, decision)
-            guarded = self.client._guarded(request, mode == "wait", self.review_timeout)
+            guarded = self.client.guard(request, wait=mode == "wait", timeout=self.review_timeout)
             return stack.enter_context(guarded)
         except GatekitError as error:
             raise GateDenied(error, call.tool) from error
@@ -290,10 +290,10 @@ class Gate:
             request = self.request(call, fields)
             mode = self._mode(call)
             if mode == "interrupt":
-                decision = await self.aclient._decide(request)
+                decision = await self.aclient.decide(request)
                 if decision.approval_id is not None:
                     await self._areview_by_interrupt(call, request, decision)
-            guarded = self.aclient._guarded(request, mode == "wait", self.review_timeout)
+            guarded = self.aclient.guard(request, wait=mode == "wait", timeout=self.review_timeout)
             return await stack.enter_async_context(guarded)
         except GatekitError as error:
             raise GateDenied(error, call.tool) from error
