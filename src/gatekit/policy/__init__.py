@@ -9,7 +9,14 @@ conditions, shields, limits, trust, approval memory) into a ``RulePolicy``;
 ``FilePolicy(path)`` does the same and reloads the file when it changes.
 """
 
-from gatekit.policy._base import Evaluation, Policy, apply_risk_floor
+from gatekit.policy._base import (
+    Evaluation,
+    Policy,
+    apply_risk_floor,
+    as_policy,
+    observe_decision,
+    observe_review,
+)
 from gatekit.policy.default import DefaultPolicy
 from gatekit.policy.engine import Explanation, RulePolicy, RuleTrace, load_policy, parse_policy
 from gatekit.policy.reload import FilePolicy
@@ -28,6 +35,9 @@ __all__ = [
     "RuleTrace",
     "TrustLevel",
     "apply_risk_floor",
+    "as_policy",
     "load_policy",
+    "observe_decision",
+    "observe_review",
     "parse_policy",
 ]

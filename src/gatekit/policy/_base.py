@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from gatekit._models import Check, DecisionRequest, RiskLevel, Verdict
+from gatekit._models import Action, Check, Decision, DecisionRequest, RiskLevel, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +34,30 @@ def apply_risk_floor(evaluation: Evaluation, risk: RiskLevel) -> Evaluation:
             reason=f"{risk.value}-risk actions always need human review ({evaluation.reason})",
         )
     return evaluation
+
+
+def as_policy(policy: Policy | str | os.PathLike[str] | None) -> Policy:
+    """A policy object, a policy file (reloaded when edited), or the default policy."""
+    if policy is None:
+        from gatekit.policy.default import DefaultPolicy
+
+        return DefaultPolicy()
+    if isinstance(policy, str | os.PathLike):
+        from gatekit.policy.reload import FilePolicy
+
+        return FilePolicy(policy)
+    return policy
+
+
+def observe_decision(policy: Policy, decision: Decision, action: Action) -> None:
+    """Tell a stateful policy what was decided (limits and trust count it)."""
+    hook = getattr(policy, "observe_decision", None)
+    if hook is not None:
+        hook(decision, action)
+
+
+def observe_review(policy: Policy, decision: Decision) -> None:
+    """Tell a stateful policy what a human decided (approval memory counts it)."""
+    hook = getattr(policy, "observe_review", None)
+    if hook is not None:
+        hook(decision)

@@ -17,7 +17,13 @@ from gatekit._models import Action
 if TYPE_CHECKING:
     import cel
 
-__all__ = ["ACTION_VARIABLES", "Condition", "ConditionError", "compile_condition"]
+__all__ = [
+    "ACTION_VARIABLES",
+    "Condition",
+    "ConditionError",
+    "compile_condition",
+    "describe_error",
+]
 
 
 def _cel() -> Any:
@@ -73,6 +79,15 @@ class Condition:
         if not isinstance(result, bool):
             raise TypeError(f"condition gave {type(result).__name__}, not a boolean")
         return result
+
+
+def describe_error(exc: Exception) -> str:
+    """One line a policy author can act on."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"the action has no field {exc.args[0]!r}"
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    return first.split(". CEL does not coerce")[0].split(". Check that")[0]
 
 
 def compile_condition(source: str) -> Condition:

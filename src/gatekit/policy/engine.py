@@ -26,7 +26,7 @@ from typing import Any
 from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest, Verdict
 from gatekit.policy._base import Evaluation, apply_risk_floor
 from gatekit.policy.approvals import APPROVAL_MEMORY_RULE, ApprovalMemory
-from gatekit.policy.conditions import ConditionError, compile_condition
+from gatekit.policy.conditions import ConditionError, compile_condition, describe_error
 from gatekit.policy.limits import Limit
 from gatekit.policy.loader import Source, read_policy_file, read_policy_spec
 from gatekit.policy.rules import Rule, RuleIndex
@@ -219,7 +219,7 @@ class RulePolicy:
                 Check(
                     name="policy.condition_error",
                     outcome=outcome,
-                    detail=f"rule {rule.id}: {type(exc).__name__}: {exc} ({effect})"[:500],
+                    detail=f"rule {rule.id}: {describe_error(exc)} ({effect})"[:500],
                 )
             )
             return counts
@@ -330,7 +330,7 @@ class RulePolicy:
             holds = rule.condition.holds(rule.condition.activation(action))
         except Exception as exc:
             effect = "counts as a match" if rule.verdict is not Verdict.ALLOW else "no match"
-            return "condition error", f"when {source!r} failed ({exc}); {effect}"
+            return "condition error", f"when {source!r} failed: {describe_error(exc)}; {effect}"
         if holds:
             return "matched", f"when {source!r} is true"
         return "condition false", f"when {source!r} is false"
