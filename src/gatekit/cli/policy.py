@@ -131,24 +131,26 @@ def explain(
 
 def _print_explanation(console: Console, action: Action, explanation: Explanation) -> None:
     evaluation = explanation.evaluation
-    plain = {"markup": False, "soft_wrap": True}
-    console.print(
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)
+
+    say(
         f"Action: tool {action.tool}, {action.operation_class.value}, "
         f"{action.risk_level.value} risk, {action.data_sensitivity.value} data, "
         f"systems {', '.join(action.systems_touched)}"
-        + (f", agent {action.agent_id}" if action.agent_id else ""),
-        **plain,
+        + (f", agent {action.agent_id}" if action.agent_id else "")
     )
     verdict = evaluation.verdict.value
     headline = Text("Decision: ").append_text(_styled(verdict, verdict.upper()))
     console.print(headline.append(f" — {evaluation.reason}"), soft_wrap=True)
-    console.print(f"Decided by: {', '.join(evaluation.rule_ids) or '(none)'}", **plain)
+    say(f"Decided by: {', '.join(evaluation.rule_ids) or '(none)'}")
     if evaluation.trust_level:
-        console.print(f"Agent trust: {evaluation.trust_level}", **plain)
+        say(f"Agent trust: {evaluation.trust_level}")
     if evaluation.retry_after is not None:
-        console.print(f"Retry after: {evaluation.retry_after:.0f} s", **plain)
+        say(f"Retry after: {evaluation.retry_after:.0f} s")
     for note in explanation.notes:
-        console.print(f"Note: {note}", **plain)
+        say(f"Note: {note}")
 
     rules = Table(title="Rules that concern this action", title_justify="left")
     for column in ("rule", "says", "result", "why"):

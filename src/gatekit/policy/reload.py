@@ -47,7 +47,7 @@ class FilePolicy:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         state: PolicyState | None = None,
         clock: Clock = time.time,
