@@ -91,6 +91,7 @@ def _index_lines(node: yaml.Node, location: Location, source: Source) -> None:
             key = key_node.value
             here = (*location, key)
             if key in seen:
+                source.lines[here] = key_node.start_mark.line + 1  # point at the second one
                 raise source.error(here, f"duplicate key {key!r}") from None
             seen.add(key)
             source.lines[here] = key_node.start_mark.line + 1
@@ -144,8 +145,10 @@ def _message(error: Any) -> str:
         return "unknown field"
     if error["type"] == "missing":
         return "required field is missing"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "string_type" and isinstance(error.get("input"), bool):
+        message += " (YAML reads yes/no/on/off/true/false as booleans: quote it)"
+    return message
 
 
 def read_policy_file(path: Path) -> tuple[PolicySpec, Source]:
