@@ -55,7 +55,9 @@ def test_unknown_enum_value_lists_the_choices() -> None:
 
 
 def test_unknown_operation_class_in_match() -> None:
-    error = _error("rules:\n  - id: a\n    match:\n      operations: [read, destroy]\n    verdict: block\n")
+    error = _error(
+        "rules:\n  - id: a\n    match:\n      operations: [read, destroy]\n    verdict: block\n"
+    )
     assert "team.yaml:4: rules[0].match.operations[1]:" in str(error)
 
 
@@ -139,8 +141,9 @@ def test_an_empty_file_is_a_policy_with_the_default_verdict() -> None:
 
 
 def test_single_values_stand_for_lists() -> None:
-    policy = parse_policy("rules:\n  - id: a\n    match: {tools: pay, operations: financial}\n"
-                          "    verdict: review\n")
+    policy = parse_policy(
+        "rules:\n  - id: a\n    match: {tools: pay, operations: financial}\n    verdict: review\n"
+    )
     rule = policy.rules[0]
     assert rule.tools is not None and rule.tools.patterns == ("pay",)
 

@@ -105,7 +105,12 @@ def test_the_risk_floor_cannot_be_overridden(risk: str) -> None:
     policy = parse_policy("default: allow\nrules:\n  - {id: always, verdict: allow}\n")
     request = DecisionRequest.for_action(Action(tool="t", risk_level=risk))
     assert policy.evaluate(request).verdict is Verdict.ALLOW
-    assert apply_risk_floor(policy.evaluate(request), Action(tool="t", risk_level=risk).risk_level).verdict is Verdict.REVIEW
+    assert (
+        apply_risk_floor(
+            policy.evaluate(request), Action(tool="t", risk_level=risk).risk_level
+        ).verdict
+        is Verdict.REVIEW
+    )
     decision = LocalBackend(policy=policy).decide(request)
     assert decision.status is Status.PENDING_REVIEW
     assert "always need human review" in decision.reason
@@ -132,14 +137,20 @@ def test_a_block_stays_a_block_whatever_the_risk(request_for: Request) -> None:
         ("{systems: [prod-*]}", {"systems_touched": ["dev"]}, False),
         ("{agents: [billing-*]}", {"agent_id": "billing-bot"}, True),
         ("{agents: [billing-*]}", {}, False),
-        ("{tools: [pay], operations: [financial]}", {"tool": "pay", "operation_class": "read"}, False),
+        (
+            "{tools: [pay], operations: [financial]}",
+            {"tool": "pay", "operation_class": "read"},
+            False,
+        ),
         ("{}", {}, True),
     ],
 )
 def test_match_fields(
     match: str, fields: dict[str, Any], expected: bool, request_for: Request
 ) -> None:
-    policy = parse_policy(f"default: allow\nrules:\n  - id: r\n    match: {match}\n    verdict: block\n")
+    policy = parse_policy(
+        f"default: allow\nrules:\n  - id: r\n    match: {match}\n    verdict: block\n"
+    )
     matched = policy.evaluate(request_for(**fields)).verdict is Verdict.BLOCK
     assert matched is expected
 
@@ -202,7 +213,9 @@ def test_a_failing_condition_never_allows(request_for: Request) -> None:
 
 
 def test_a_non_boolean_condition_is_an_error(request_for: Request) -> None:
-    policy = parse_policy("default: allow\nrules:\n  - {id: r, when: args.amount, verdict: block}\n")
+    policy = parse_policy(
+        "default: allow\nrules:\n  - {id: r, when: args.amount, verdict: block}\n"
+    )
     evaluation = policy.evaluate(request_for(arguments={"amount": 3}))
     assert evaluation.verdict is Verdict.BLOCK
     assert "not a boolean" in evaluation.checks[0].detail

@@ -32,6 +32,7 @@ from gatekit.policy import (
     as_policy,
     observe_decision,
     observe_review,
+    rechecking,
 )
 from gatekit.store import MemoryStore, Store, reuse_for_same_action
 
@@ -163,7 +164,8 @@ class LocalBackend:
         if not decision.allowed:
             raise Blocked(decision, f"decision is {decision.status.value}, not allowed")
         stored_action = self.store.get_action(decision_id) or request.action
-        recheck = self._evaluate(request.model_copy(update={"action": stored_action}))
+        with rechecking():  # limits were charged when it was decided; not twice
+            recheck = self._evaluate(request.model_copy(update={"action": stored_action}))
         if recheck.verdict is Verdict.BLOCK:
             raise Blocked(decision, f"policy now blocks this action: {recheck.reason}")
         consumed = self.store.update(

@@ -16,6 +16,7 @@ from gatekit.policy._base import (
     as_policy,
     observe_decision,
     observe_review,
+    rechecking,
 )
 from gatekit.policy.default import DefaultPolicy
 from gatekit.policy.engine import Explanation, RulePolicy, RuleTrace, load_policy, parse_policy
@@ -40,4 +41,5 @@ __all__ = [
     "observe_decision",
     "observe_review",
     "parse_policy",
+    "rechecking",
 ]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -61,3 +64,24 @@ def observe_review(policy: Policy, decision: Decision) -> None:
     hook = getattr(policy, "observe_review", None)
     if hook is not None:
         hook(decision)
+
+
+_rechecking: ContextVar[bool] = ContextVar("gatekit_policy_rechecking", default=False)
+
+
+@contextmanager
+def rechecking() -> Iterator[None]:
+    """Evaluations inside re-check an action already decided (just before it runs).
+
+    Its rate limits and budgets were charged when it was decided, so they are
+    not checked again; everything else (rules, shields, trust) is.
+    """
+    token = _rechecking.set(True)
+    try:
+        yield
+    finally:
+        _rechecking.reset(token)
+
+
+def is_recheck() -> bool:
+    return _rechecking.get()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest, Verdict
-from gatekit.policy._base import Evaluation, apply_risk_floor
+from gatekit.policy._base import Evaluation, apply_risk_floor, is_recheck
 from gatekit.policy.approvals import APPROVAL_MEMORY_RULE, ApprovalMemory
 from gatekit.policy.conditions import ConditionError, compile_condition, describe_error
 from gatekit.policy.limits import Limit
@@ -168,7 +168,7 @@ class RulePolicy:
         now = self._clock()
         if self.shields:
             self._apply_shields(request, tally)
-        if self.limits:
+        if self.limits and not is_recheck():
             self._apply_limits(action, tally, now)
         level = self._apply_trust(action, tally, now) if self.trust is not None else None
         if self.memory is not None and level in (None, TrustLevel.NORMAL):
