@@ -145,7 +145,8 @@ def test_single_values_stand_for_lists() -> None:
         "rules:\n  - id: a\n    match: {tools: pay, operations: financial}\n    verdict: review\n"
     )
     rule = policy.rules[0]
-    assert rule.tools is not None and rule.tools.patterns == ("pay",)
+    assert rule.tools is not None
+    assert rule.tools.patterns == ("pay",)
 
 
 def test_yaml_booleans_where_text_is_expected_get_a_hint() -> None:

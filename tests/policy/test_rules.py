@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gatekit import Action, Client, DecisionRequest, LocalBackend, Status, Verdict
+from gatekit import Action, Blocked, Client, DecisionRequest, LocalBackend, Status, Verdict
 from gatekit.policy import RulePolicy, apply_risk_floor, parse_policy
 from gatekit.policy.rules import RuleIndex
 
@@ -197,7 +197,8 @@ def test_a_failing_condition_matches_block_and_review_rules(
     (check,) = evaluation.checks
     assert check.name == "policy.condition_error"
     assert check.outcome.value == verdict
-    assert "rule r:" in check.detail and "treated as matched" in check.detail
+    assert "rule r:" in check.detail
+    assert "treated as matched" in check.detail
 
 
 def test_a_failing_condition_never_allows(request_for: Request) -> None:
@@ -224,9 +225,11 @@ def test_a_non_boolean_condition_is_an_error(request_for: Request) -> None:
 def test_blocked_through_the_client(policy: RulePolicy) -> None:
     ran = []
     client = Client(LocalBackend(policy=policy), agent_id="a", dlp_mode="off")
-    with pytest.raises(Exception, match="too much money"):
-        with client.guard(tool="pay_invoice", arguments={"amount": 99_999}):
-            ran.append(True)
+    with (
+        pytest.raises(Blocked, match="too much money"),
+        client.guard(tool="pay_invoice", arguments={"amount": 99_999}),
+    ):
+        ran.append(True)
     assert ran == []
 
 

@@ -42,7 +42,7 @@ limits:
 
 def test_calls_per_window_then_retry_after(compile_policy: Compile, clock: Any) -> None:
     backend = LocalBackend(policy=compile_policy(CALLS))
-    for second in range(3):
+    for _second in range(3):
         assert _decide(backend).status is Status.ALLOWED
         clock.advance(10)
     blocked = _decide(backend)
@@ -51,7 +51,8 @@ def test_calls_per_window_then_retry_after(compile_policy: Compile, clock: Any) 
     assert blocked.retry_after == pytest.approx(30)  # the first call leaves the window at t=60
     assert blocked.reason.startswith("three calls a minute")
     (check,) = blocked.checks
-    assert check.name == "limit.per-agent" and "would exceed 3" in check.detail
+    assert check.name == "limit.per-agent"
+    assert "would exceed 3" in check.detail
     clock.advance(30)
     assert _decide(backend).status is Status.ALLOWED
 
@@ -87,7 +88,8 @@ def test_the_client_raises_rate_limited_and_the_tool_does_not_run(
     with pytest.raises(RateLimited) as caught, client.guard(tool="t"):
         ran.append(99)
     assert ran == [0, 1, 2]
-    assert caught.value.retry_after is not None and caught.value.retry_after > 0
+    assert caught.value.retry_after is not None
+    assert caught.value.retry_after > 0
 
 
 def test_blocked_calls_do_not_use_the_quota(compile_policy: Compile) -> None:
