@@ -162,9 +162,16 @@ class RulePolicy:
 
     def evaluate(self, request: DecisionRequest) -> Evaluation:
         action = request.action
-        tally = self._apply_rules(action)
+        best, ids, checks = self._match_rules(action)
         if self._plain:
-            return Evaluation(tally.verdict, tally.reason, tuple(tally.ids), tuple(tally.checks))
+            if best is not None and len(ids) == 1 and not checks:
+                return best.alone  # the common case: nothing to build
+            verdict, reason = (best.verdict, best.reason) if best else self._default
+            return Evaluation(verdict, reason, tuple(ids), tuple(checks))
+        if best is None:
+            tally = _Tally(self._default[0], self._default[1], ids, checks)
+        else:
+            tally = _Tally(best.verdict, best.reason, ids, checks)
         now = self._clock()
         if self.shields:
             self._apply_shields(request, tally)
@@ -182,7 +189,9 @@ class RulePolicy:
             trust_level=level.value if level is not None else None,
         )
 
-    def _apply_rules(self, action: Action) -> _Tally:
+    def _match_rules(self, action: Action) -> tuple[Rule | None, list[str], list[Check]]:
+        """The most restrictive matching rule, the ids of all rules at its verdict
+        (``policy.default`` when none matched) and any condition errors."""
         best: Rule | None = None
         ids: list[str] = []
         checks: list[Check] = []
@@ -195,10 +204,7 @@ class RulePolicy:
                 best, ids = rule, [rule.id]
             elif rule.verdict is best.verdict:
                 ids.append(rule.id)
-        if best is None:
-            verdict, reason = self._default
-            return _Tally(verdict, reason, [DEFAULT_RULE], checks)
-        return _Tally(best.verdict, best.reason, ids, checks)
+        return best, ids or [DEFAULT_RULE], checks
 
     @staticmethod
     def _condition_holds(rule: Rule, action: Action, checks: list[Check]) -> bool:

@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from gatekit._models import Action, Verdict
+from gatekit.policy._base import Evaluation
 from gatekit.policy.conditions import Condition
 
 __all__ = ["NameMatcher", "Rule", "RuleIndex", "literal_prefix"]
@@ -89,6 +90,7 @@ class Rule:
     systems: NameMatcher | None
     agents: NameMatcher | None
     condition: Condition | None
+    alone: Evaluation  # the answer when this rule alone decides: built once, shared
 
     @classmethod
     def build(
@@ -114,6 +116,7 @@ class Rule:
             systems=_optional_matcher(match.systems),
             agents=_optional_matcher(match.agents),
             condition=condition,
+            alone=Evaluation(verdict, reason or f"rule {id}", (id,)),
         )
 
     def matches_fields(self, action: Action) -> bool:
@@ -188,6 +191,8 @@ class _NameIndex:
         found = self.exact.get(name)
         if found is not None:
             into.append(found)
+        if not self.by_prefix:
+            return
         for length in self.prefix_lengths:
             if length > len(name):
                 break
@@ -197,6 +202,7 @@ class _NameIndex:
 
 
 _EMPTY: list[Rule] = []
+_MEMO_SIZE = 4096
 
 
 class RuleIndex:
@@ -211,6 +217,7 @@ class RuleIndex:
         sensitivities: dict[Any, list[Rule]] = {}
         risks: dict[Any, list[Rule]] = {}
         self._unindexed: list[Rule] = []
+        self._memo: dict[tuple[Any, ...], list[Rule]] = {}
         for rule in self.rules:
             if rule.tools is not None:
                 for pattern in rule.tools.patterns:
@@ -226,6 +233,7 @@ class RuleIndex:
                 _add_all(risks, rule.risk_levels, rule)
             else:
                 self._unindexed.append(rule)
+        self._has_intents = bool(self._intents.exact or self._intents.by_prefix)
         for getter, table in (
             (_operation, operations),
             (_sensitivity, sensitivities),
@@ -235,10 +243,32 @@ class RuleIndex:
                 self._by_field.append((getter, table))
 
     def candidates(self, action: Action) -> list[Rule]:
-        """Rules that could match, in file order; each still needs ``matches_fields``."""
+        """Rules that could match, in file order; each still needs ``matches_fields``.
+
+        Agents call the same few tools over and over, so answers are memoised by
+        the fields the index reads (bounded: cleared when full).
+        """
+        key = (
+            action.tool,
+            action.intent_id,
+            action.operation_class,
+            action.data_sensitivity,
+            action.risk_level,
+        )
+        found = self._memo.get(key)
+        if found is None:
+            found = self.lookup(action)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def lookup(self, action: Action) -> list[Rule]:
+        """``candidates`` without the memo: a few dict lookups, whatever the rule count."""
         found: list[list[Rule]] = []
         self._tools.lookup(action.tool, found)
-        self._intents.lookup(action.intent_id, found)
+        if self._has_intents:
+            self._intents.lookup(action.intent_id, found)
         for getter, table in self._by_field:
             bucket = table.get(getter(action))
             if bucket is not None:
