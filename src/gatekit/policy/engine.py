@@ -111,7 +111,6 @@ class RulePolicy:
         self._clock = clock
         self.rules = self._compile_rules()
         self._index = RuleIndex(self.rules)
-        self._default = (spec.default, spec.default_reason)
         self.shields = Shields(spec.shields)
         self.limits = self._compile_limits()
         self.trust = Trust(spec.trust) if spec.trust is not None else None
@@ -162,16 +161,14 @@ class RulePolicy:
 
     def evaluate(self, request: DecisionRequest) -> Evaluation:
         action = request.action
-        best, ids, checks = self._match_rules(action)
+        best, reason, ids, checks = self._match_rules(action)
         if self._plain:
             if best is not None and len(ids) == 1 and not checks:
                 return best.alone  # the common case: nothing to build
-            verdict, reason = (best.verdict, best.reason) if best else self._default
+            verdict = best.verdict if best is not None else self.spec.default
             return Evaluation(verdict, reason, tuple(ids), tuple(checks))
-        if best is None:
-            tally = _Tally(self._default[0], self._default[1], ids, checks)
-        else:
-            tally = _Tally(best.verdict, best.reason, ids, checks)
+        verdict = best.verdict if best is not None else self.spec.default
+        tally = _Tally(verdict, reason, ids, checks)
         now = self._clock()
         if self.shields:
             self._apply_shields(request, tally)
@@ -189,22 +186,26 @@ class RulePolicy:
             trust_level=level.value if level is not None else None,
         )
 
-    def _match_rules(self, action: Action) -> tuple[Rule | None, list[str], list[Check]]:
-        """The most restrictive matching rule, the ids of all rules at its verdict
-        (``policy.default`` when none matched) and any condition errors."""
+    def _match_rules(self, action: Action) -> tuple[Rule | None, str, list[str], list[Check]]:
+        """The most restrictive matching rule, its reason, the ids of all rules at its
+        verdict (``policy.default`` when none matched) and any condition errors."""
         best: Rule | None = None
+        reason = self.spec.default_reason
         ids: list[str] = []
         checks: list[Check] = []
         for rule in self._index.candidates(action):
             if not rule.matches_fields(action):
                 continue
+            errors_before = len(checks)
             if rule.condition is not None and not self._condition_holds(rule, action, checks):
                 continue
             if best is None or rule.verdict.severity > best.verdict.severity:
-                best, ids = rule, [rule.id]
+                best, ids, reason = rule, [rule.id], rule.reason
+                if len(checks) > errors_before:
+                    reason += " (its condition could not be evaluated, so it counts)"
             elif rule.verdict is best.verdict:
                 ids.append(rule.id)
-        return best, ids or [DEFAULT_RULE], checks
+        return best, reason, ids or [DEFAULT_RULE], checks
 
     @staticmethod
     def _condition_holds(rule: Rule, action: Action, checks: list[Check]) -> bool:
@@ -215,16 +216,11 @@ class RulePolicy:
             return rule.condition.holds(rule.condition.activation(action))
         except Exception as exc:
             counts = rule.verdict is not Verdict.ALLOW
-            outcome = CheckOutcome.WARN
-            if counts:
-                outcome = (
-                    CheckOutcome.BLOCK if rule.verdict is Verdict.BLOCK else CheckOutcome.REVIEW
-                )
             effect = "treated as matched" if counts else "treated as not matched"
             checks.append(
                 Check(
                     name="policy.condition_error",
-                    outcome=outcome,
+                    outcome=_ERROR_OUTCOME[rule.verdict],
                     detail=f"rule {rule.id}: {describe_error(exc)} ({effect})"[:500],
                 )
             )
