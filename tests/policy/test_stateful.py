@@ -333,3 +333,57 @@ def test_state_can_be_shared_between_engines(clock: Any) -> None:
     _decide(second)
     _decide(first)
     assert _decide(second).status is Status.BLOCKED
+
+
+def test_budget_on_a_nested_argument(compile_policy: Compile) -> None:
+    policy = compile_policy(
+        "default: allow\nlimits:\n"
+        "  - {id: spend, sum: args.payment.amount, window: 1d, max_total: 100}\n"
+    )
+    backend = LocalBackend(policy=policy)
+    paid = _decide(backend, arguments={"payment": {"amount": 80}})
+    assert paid.status is Status.ALLOWED
+    assert _decide(backend, arguments={"payment": {"amount": 30}}).status is Status.BLOCKED
+
+
+def test_concurrent_decisions_never_overshoot_by_more_than_the_calls_in_flight(
+    compile_policy: Compile,
+) -> None:
+    import threading
+
+    backend = LocalBackend(policy=compile_policy(CALLS.replace("max_calls: 3", "max_calls: 50")))
+    statuses: list[Status] = []
+    lock = threading.Lock()
+
+    def agent() -> None:
+        for _ in range(25):
+            status = _decide(backend).status
+            with lock:
+                statuses.append(status)
+
+    threads = [threading.Thread(target=agent) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    allowed = statuses.count(Status.ALLOWED)
+    assert len(statuses) == 100
+    assert 50 <= allowed <= 50 + len(threads)
+
+
+def test_memory_state_is_thread_safe() -> None:
+    import threading
+
+    state = MemoryPolicyState()
+
+    def add() -> None:
+        for i in range(1000):
+            state.record("k", 1.0, float(i), 10_000)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert state.total("k", -1) == 4000
+    assert len(state.events("k", 499)) == 4 * 500

@@ -214,7 +214,9 @@ class RulePolicy:
         assert rule.condition is not None
         try:
             return rule.condition.holds(rule.condition.activation(action))
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # includes a panic inside the CEL engine
             counts = rule.verdict is not Verdict.ALLOW
             effect = "treated as matched" if counts else "treated as not matched"
             checks.append(
