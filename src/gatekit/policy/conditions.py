@@ -81,7 +81,7 @@ class Condition:
         return result
 
 
-def describe_error(exc: Exception) -> str:
+def describe_error(exc: BaseException) -> str:
     """One line a policy author can act on."""
     if isinstance(exc, KeyError) and exc.args:
         return f"the action has no field {exc.args[0]!r}"
