@@ -386,4 +386,15 @@ def test_memory_state_is_thread_safe() -> None:
     for thread in threads:
         thread.join()
     assert state.total("k", -1) == 4000
-    assert len(state.events("k", 499)) == 4 * 500
+
+
+def test_memory_state_windows() -> None:
+    state = MemoryPolicyState()
+    for second in range(10):
+        state.record("k", 2.0, float(second), keep_for=5)
+    # keep_for forgot seconds 0..4; the window forgets what is at or before `since`.
+    assert state.total("k", -1) == 10.0
+    assert state.total("k", 7) == 4.0
+    assert state.events("k", 7) == [(8.0, 2.0), (9.0, 2.0)]
+    state.clear("k")
+    assert state.total("k", 7) == 0.0

@@ -45,6 +45,13 @@ _ERROR_OUTCOME = {
     Verdict.REVIEW: CheckOutcome.REVIEW,
     Verdict.BLOCK: CheckOutcome.BLOCK,
 }
+_SHIELD_LABEL = {
+    "shield.path_traversal": "path traversal",
+    "shield.shell_injection": "shell injection",
+    "shield.ssrf": "internal address (SSRF)",
+    "shield.secrets": "secret",
+    "shield.pii": "personal data",
+}
 _SHIELD_VERDICT = {CheckOutcome.BLOCK: Verdict.BLOCK, CheckOutcome.REVIEW: Verdict.REVIEW}
 
 
@@ -63,7 +70,7 @@ class _Tally:
     def add(self, verdict: Verdict, rule_id: str, reason: str) -> None:
         if verdict.severity > self.verdict.severity:
             self.verdict, self.reason, self.ids = verdict, reason, [rule_id]
-        elif verdict is self.verdict:
+        elif verdict is self.verdict and rule_id not in self.ids:
             self.ids.append(rule_id)
 
     def retry_after(self) -> float | None:
@@ -233,7 +240,7 @@ class RulePolicy:
             tally.checks.append(check)
             verdict = _SHIELD_VERDICT.get(check.outcome)
             if verdict is not None:
-                label = check.name.removeprefix("shield.").replace("_", " ")
+                label = _SHIELD_LABEL.get(check.name, check.name)
                 tally.add(verdict, check.name, f"{label} in {check.path}: {check.detail}")
 
     def _apply_limits(self, action: Action, tally: _Tally, now: float) -> None:

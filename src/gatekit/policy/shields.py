@@ -59,9 +59,20 @@ _PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
 _LOOKALIKES = str.maketrans({"\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u2216": "\\"})
 
 
-@lru_cache(maxsize=4096)
 def decoded_forms(text: str) -> tuple[str, ...]:
     """``text`` and every distinct form it decodes to (at most four rounds deep)."""
+    if text.isascii() and "%" not in text:
+        return (text,)  # nothing to decode, and NFKC leaves ASCII alone
+    # Agents repeat the same short values; long ones are not worth keeping.
+    return _decoded_forms_cached(text) if len(text) <= 2048 else _decode(text)
+
+
+@lru_cache(maxsize=4096)
+def _decoded_forms_cached(text: str) -> tuple[str, ...]:
+    return _decode(text)
+
+
+def _decode(text: str) -> tuple[str, ...]:
     forms = [text]
     current = text
     for _ in range(4):
@@ -82,10 +93,12 @@ def decoded_forms(text: str) -> tuple[str, ...]:
 # -- path traversal ----------------------------------------------------------------
 
 _SEPARATORS = re.compile(r"[/\\]")
+# Without one of these (and in plain ASCII) a value cannot hide a traversal.
+_TRAVERSAL_HINT = re.compile(r"[.%\x00]")
 
 
 def find_path_traversal(text: str, roots: tuple[str, ...] = ()) -> str | None:
-    if not text:
+    if not text or (not roots and text.isascii() and _TRAVERSAL_HINT.search(text) is None):
         return None
     for form in decoded_forms(text):
         if "\x00" in form:
@@ -320,7 +333,7 @@ def _urls(text: str) -> Iterator[str]:
 
 
 def find_internal_address(text: str, allowed: NameMatcher | None = None) -> str | None:
-    if not text:
+    if not text or (text.isascii() and not _could_hold_address(text)):
         return None
     for form in decoded_forms(text):
         for url in _urls(form):
@@ -333,6 +346,13 @@ def find_internal_address(text: str, allowed: NameMatcher | None = None) -> str 
             if found:
                 return found
     return None
+
+
+def _could_hold_address(text: str) -> bool:
+    """Cheap test: an ASCII value with none of these is neither a URL nor a host."""
+    if any(mark in text for mark in (".", ":", "%", "\\")):
+        return True
+    return text.lower().startswith(("0x", "//")) or "localhost" in text.lower()
 
 
 def _describe_url(url: str, allowed: NameMatcher | None) -> str | None:
@@ -366,7 +386,9 @@ _CATEGORY = {d.name: d.category for d in DETECTORS} | {"secret_field": "secret"}
 _MASKED = re.compile(r"\[REDACTED:([a-z_]+)\]")
 
 
-def _dlp_findings(request: DecisionRequest) -> list[tuple[str, str, str]]:
+def _dlp_findings(
+    request: DecisionRequest, strings: list[tuple[str, str]]
+) -> list[tuple[str, str, str]]:
     """(category, detector, path) found in the values, in client-side DLP checks, and
     in values the client already masked (``[REDACTED:aws_access_key]``)."""
     found = [(f.category, f.detector, f.path) for f in scan_value(request.action.arguments)]
@@ -375,25 +397,30 @@ def _dlp_findings(request: DecisionRequest) -> list[tuple[str, str, str]]:
         for check in request.client_checks
         if check.name.startswith("dlp.") and check.detail in ("secret", "pii")
     ]
-    for path, text in iter_strings(request.action.arguments):
-        for kind in _MASKED.findall(text):
-            found.append((_CATEGORY.get(kind, "secret"), kind, path))
+    for path, text in strings:
+        if "[REDACTED:" in text:
+            for kind in _MASKED.findall(text):
+                found.append((_CATEGORY.get(kind, "secret"), kind, path))
     return found
 
 
 # -- walking the arguments ----------------------------------------------------------
 
 
-def iter_strings(value: Any, path: str = "args") -> Iterator[tuple[str, str]]:
+def iter_strings(
+    value: Any, path: str = "args", into: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
     """(path, text) of every string in a JSON value, e.g. ``args.files[2].path``."""
+    found = [] if into is None else into
     if isinstance(value, str):
-        yield path, value
+        found.append((path, value))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from iter_strings(item, f"{path}.{key}")
+            iter_strings(item, f"{path}.{key}", found)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from iter_strings(item, f"{path}[{index}]")
+            iter_strings(item, f"{path}[{index}]", found)
+    return found
 
 
 Detector = Callable[[str], str | None]
@@ -451,9 +478,10 @@ class Shields:
     def scan(self, request: DecisionRequest) -> list[Check]:
         tool = request.action.tool
         checks: list[Check] = []
+        strings = iter_strings(request.action.arguments)
         active = [s for s in self.value_shields if s.applies_to(tool)]
         if active:
-            for path, text in iter_strings(request.action.arguments):
+            for path, text in strings:
                 for shield in active:
                     if shield.watches(path) and shield.detect is not None:
                         detail = shield.detect(text)
@@ -461,15 +489,17 @@ class Shields:
                             checks.append(shield.check(path, detail))
         dlp = {k: s for k, s in self.dlp_shields.items() if s.applies_to(tool)}
         if dlp:
-            checks.extend(self._dlp_checks(request, dlp))
+            checks.extend(self._dlp_checks(request, strings, dlp))
         return checks
 
     @staticmethod
-    def _dlp_checks(request: DecisionRequest, shields: dict[str, Shield]) -> list[Check]:
+    def _dlp_checks(
+        request: DecisionRequest, strings: list[tuple[str, str]], shields: dict[str, Shield]
+    ) -> list[Check]:
         shield_for = {"secret": shields.get("secrets"), "pii": shields.get("pii")}
         seen: set[tuple[str, str]] = set()
         checks = []
-        for category, detector, path in _dlp_findings(request):
+        for category, detector, path in _dlp_findings(request, strings):
             shield = shield_for.get(category)
             if shield is None or not shield.watches(path) or (detector, path) in seen:
                 continue
