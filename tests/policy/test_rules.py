@@ -168,6 +168,8 @@ def test_match_fields(
         ("operation_class == 'read'", {"operation_class": "delete"}, False),
         ("has(args.amount) && args.amount > 1", {"arguments": {}}, False),
         ("metadata.team == 'ops'", {"metadata": {"team": "ops"}}, True),
+        ("agent_id == null", {}, True),
+        ("agent_id == null", {"agent_id": "x"}, False),
         ("args.to.endsWith('@example.com')", {"arguments": {"to": "a@example.com"}}, True),
     ],
 )

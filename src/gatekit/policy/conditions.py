@@ -23,6 +23,7 @@ __all__ = [
     "ConditionError",
     "compile_condition",
     "describe_error",
+    "shared_context",
 ]
 
 
@@ -72,13 +73,25 @@ class Condition:
     def activation(self, action: Action) -> dict[str, Any]:
         return {name: ACTION_VARIABLES[name](action) for name in self.variables}
 
-    def holds(self, activation: dict[str, Any]) -> bool:
+    def holds(self, activation: dict[str, Any] | cel.Context) -> bool:
         """True/False; raises whatever CEL raises (missing key, wrong type) and
         TypeError for a non-boolean result. The caller decides what an error means."""
         result = self.program.execute(activation)
         if not isinstance(result, bool):
             raise TypeError(f"condition gave {type(result).__name__}, not a boolean")
         return result
+
+
+def shared_context(action: Action, variables: tuple[str, ...]) -> cel.Context:
+    """One CEL context for all the conditions of one evaluation.
+
+    Handing values to CEL (converting them to its types) costs far more than
+    running a compiled condition, so it is done once per action, not per rule.
+    """
+    context: cel.Context = _cel().Context(
+        {name: ACTION_VARIABLES[name](action) for name in variables}
+    )
+    return context
 
 
 def describe_error(exc: BaseException) -> str:

@@ -26,7 +26,12 @@ from typing import Any
 from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest, Verdict
 from gatekit.policy._base import Evaluation, apply_risk_floor, is_recheck
 from gatekit.policy.approvals import APPROVAL_MEMORY_RULE, ApprovalMemory
-from gatekit.policy.conditions import ConditionError, compile_condition, describe_error
+from gatekit.policy.conditions import (
+    ConditionError,
+    compile_condition,
+    describe_error,
+    shared_context,
+)
 from gatekit.policy.limits import Limit
 from gatekit.policy.loader import Source, read_policy_file, read_policy_spec
 from gatekit.policy.rules import Rule, RuleIndex
@@ -118,6 +123,11 @@ class RulePolicy:
         self._clock = clock
         self.rules = self._compile_rules()
         self._index = RuleIndex(self.rules)
+        self._condition_variables = tuple(
+            sorted(
+                {name for rule in self.rules if rule.condition for name in rule.condition.variables}
+            )
+        )
         self.shields = Shields(spec.shields)
         self.limits = self._compile_limits()
         self.trust = Trust(spec.trust) if spec.trust is not None else None
@@ -200,11 +210,14 @@ class RulePolicy:
         reason = self.spec.default_reason
         ids: list[str] = []
         checks: list[Check] = []
+        context: list[Any] = []  # the CEL context, built on the first condition that runs
         for rule in self._index.candidates(action):
             if not rule.matches_fields(action):
                 continue
             errors_before = len(checks)
-            if rule.condition is not None and not self._condition_holds(rule, action, checks):
+            if rule.condition is not None and not self._condition_holds(
+                rule, action, checks, context
+            ):
                 continue
             if best is None or rule.verdict.severity > best.verdict.severity:
                 best, ids, reason = rule, [rule.id], rule.reason
@@ -214,13 +227,16 @@ class RulePolicy:
                 ids.append(rule.id)
         return best, reason, ids or [DEFAULT_RULE], checks
 
-    @staticmethod
-    def _condition_holds(rule: Rule, action: Action, checks: list[Check]) -> bool:
+    def _condition_holds(
+        self, rule: Rule, action: Action, checks: list[Check], context: list[Any]
+    ) -> bool:
         """A condition that fails to evaluate counts against the action: it matches
         block/review rules and does not match allow rules. Never a silent allow."""
         assert rule.condition is not None
         try:
-            return rule.condition.holds(rule.condition.activation(action))
+            if not context:
+                context.append(shared_context(action, self._condition_variables))
+            return rule.condition.holds(context[0])
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # includes a panic inside the CEL engine
