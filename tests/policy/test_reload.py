@@ -126,3 +126,15 @@ def test_gatekit_policy_setting_configures_the_default_engine(
     with pytest.raises(Blocked, match="rule no-reads"), client.guard(tool="read"):
         ran.append(1)
     assert ran == []
+
+
+def test_a_reload_error_reaches_the_decision(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    _write(path, V1, 0)
+    ticker = Ticker()
+    backend = LocalBackend(policy=FilePolicy(path, monotonic=ticker))
+    _write(path, BROKEN, 1)
+    ticker.now = 1
+    decision = backend.decide(_read())
+    assert decision.status is Status.ALLOWED  # the last good policy still decides
+    assert [c.name for c in decision.checks] == ["policy.reload_error"]

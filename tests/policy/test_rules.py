@@ -294,3 +294,20 @@ def test_the_index_looks_only_at_rules_that_could_match() -> None:
     found = index.candidates(Action(tool="other_thing", operation_class="admin"))
     assert [rule.id for rule in found] == ["g", "ops"]
     assert index.candidates(Action(tool="nothing", operation_class="read")) == []
+
+
+def test_a_policy_that_raises_blocks_and_the_tool_does_not_run() -> None:
+    class Broken:
+        def evaluate(self, request: DecisionRequest) -> object:
+            raise RuntimeError("boom")
+
+    client = Client(LocalBackend(policy=Broken()), agent_id="a")  # type: ignore[arg-type]
+    ran = []
+    with pytest.raises(Blocked, match="policy evaluation failed"), client.guard(tool="t"):
+        ran.append(1)
+    assert ran == []
+
+
+def test_a_shields_only_policy_reports_no_trust_level_without_trust(request_for: Request) -> None:
+    policy = parse_policy("default: allow\nshields:\n  ssrf: {action: block}\n")
+    assert policy.evaluate(request_for(agent_id="a")).trust_level is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,7 @@ def _message(error: Any) -> str:
     if error["type"] == "missing":
         return "required field is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
+    message = re.sub(r" or instance of \w+", "", message)  # our class names mean nothing here
     if error["type"] == "string_type" and isinstance(error.get("input"), bool):
         message += " (YAML reads yes/no/on/off/true/false as booleans: quote it)"
     return message
