@@ -133,6 +133,7 @@ class RulePolicy:
         self.trust = Trust(spec.trust) if spec.trust is not None else None
         self.memory = ApprovalMemory(spec.approval_memory) if spec.approval_memory else None
         self._plain = not (self.shields or self.limits or self.trust or self.memory)
+        self._default_evaluation = Evaluation(spec.default, spec.default_reason, (DEFAULT_RULE,))
 
     # -- compiling ---------------------------------------------------------------
 
@@ -179,9 +180,12 @@ class RulePolicy:
     def evaluate(self, request: DecisionRequest) -> Evaluation:
         action = request.action
         best, reason, ids, checks = self._match_rules(action)
-        if self._plain:
-            if best is not None and len(ids) == 1 and not checks:
+        if self._plain and not checks:
+            if best is None:
+                return self._default_evaluation
+            if len(ids) == 1:
                 return best.alone  # the common case: nothing to build
+        if self._plain:
             verdict = best.verdict if best is not None else self.spec.default
             return Evaluation(verdict, reason, tuple(ids), tuple(checks))
         verdict = best.verdict if best is not None else self.spec.default
