@@ -121,6 +121,11 @@ INTERNAL = [
     "http://0177.0.0.1/",  # octal
     "http://0251.0376.0251.0376/",  # octal metadata
     "http://127.1/",
+    "http://127.000.000.001/",  # zero-padded
+    "http://\u2460\u2461\u2466.0.0.1/",  # circled digits, NFKC to 127.0.0.1
+    "http://[0:0:0:0:0:ffff:7f00:1]/",
+    "http://[::]/",
+    "HTTP://LOCALHOST./",  # case and trailing dot
     "http://[::1]/",
     "http://[::ffff:127.0.0.1]/",  # IPv4-mapped
     "http://[::ffff:a9fe:a9fe]/",  # mapped metadata, hex form
