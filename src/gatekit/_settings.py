@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="How long an approval stays usable, s."
     )
     decision_timeout: float = Field(default=10.0, gt=0, description="Bound on one backend call, s.")
+    policy: Path | None = Field(
+        default=None, description="Policy file for the embedded engine (reloaded when edited)."
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,7 +25,15 @@ from gatekit._models import (
     Verdict,
 )
 from gatekit._settings import Settings
-from gatekit.policy import DefaultPolicy, Evaluation, Policy, apply_risk_floor
+from gatekit.policy import (
+    Evaluation,
+    Policy,
+    apply_risk_floor,
+    as_policy,
+    observe_decision,
+    observe_review,
+    rechecking,
+)
 from gatekit.store import MemoryStore, Store, reuse_for_same_action
 
 Clock = Callable[[], datetime]
@@ -53,7 +62,7 @@ class LocalBackend:
 
     def __init__(
         self,
-        policy: Policy | None = None,
+        policy: Policy | str | os.PathLike[str] | None = None,
         store: Store | None = None,
         *,
         approval_ttl: float = 3600.0,
@@ -61,7 +70,7 @@ class LocalBackend:
     ) -> None:
         if approval_ttl <= 0:
             raise ValidationError("approval_ttl must be positive", field="approval_ttl")
-        self.policy: Policy = policy or DefaultPolicy()
+        self.policy: Policy = as_policy(policy)  # a path: a policy file, reloaded on edit
         self.store: Store = store or MemoryStore()
         self._approval_ttl = timedelta(seconds=approval_ttl)
         self._now = clock
@@ -75,12 +84,15 @@ class LocalBackend:
             if existing is not None:
                 return self._expire_if_due(reuse_for_same_action(existing, request.action_digest))
         decision = self._new_decision(request, self._evaluate(request))
-        return self.store.create(decision, request.action)
+        stored = self.store.create(decision, request.action)
+        if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
+            observe_decision(self.policy, stored, request.action)
+        return stored
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
         """The embedded engine as configured by ``GATEKIT_*`` settings."""
-        return cls(approval_ttl=settings.approval_ttl)
+        return cls(policy=settings.policy, approval_ttl=settings.approval_ttl)
 
     def _evaluate(self, request: DecisionRequest) -> Evaluation:
         client_blocks = [c for c in request.client_checks if c.outcome is CheckOutcome.BLOCK]
@@ -154,7 +166,8 @@ class LocalBackend:
         if not decision.allowed:
             raise Blocked(decision, f"decision is {decision.status.value}, not allowed")
         stored_action = self.store.get_action(decision_id) or request.action
-        recheck = self._evaluate(request.model_copy(update={"action": stored_action}))
+        with rechecking():  # limits were charged when it was decided; not twice
+            recheck = self._evaluate(request.model_copy(update={"action": stored_action}))
         if recheck.verdict is Verdict.BLOCK:
             raise Blocked(decision, f"policy now blocks this action: {recheck.reason}")
         consumed = self.store.update(
@@ -218,6 +231,7 @@ class LocalBackend:
                 f"approval {approval_id} is already {current.status.value}"
                 + (f" (by {current.reviewer})" if current.reviewer else "")
             )
+        observe_review(self.policy, reviewed)
         return reviewed
 
     # -- lifecycle -------------------------------------------------------------

@@ -6,6 +6,7 @@ import typer
 
 from gatekit._version import __version__
 from gatekit.cli.demo import demo
+from gatekit.cli.policy import policy_app
 
 app = typer.Typer(
     name="gatekit",
@@ -14,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(demo)
+app.add_typer(policy_app, name="policy")
 
 
 @app.command()

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from gatekit._models import Check, DecisionRequest, RiskLevel, Verdict
+from gatekit._models import Action, Check, Decision, DecisionRequest, RiskLevel, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +37,51 @@ def apply_risk_floor(evaluation: Evaluation, risk: RiskLevel) -> Evaluation:
             reason=f"{risk.value}-risk actions always need human review ({evaluation.reason})",
         )
     return evaluation
+
+
+def as_policy(policy: Policy | str | os.PathLike[str] | None) -> Policy:
+    """A policy object, a policy file (reloaded when edited), or the default policy."""
+    if policy is None:
+        from gatekit.policy.default import DefaultPolicy
+
+        return DefaultPolicy()
+    if isinstance(policy, str | os.PathLike):
+        from gatekit.policy.reload import FilePolicy
+
+        return FilePolicy(policy)
+    return policy
+
+
+def observe_decision(policy: Policy, decision: Decision, action: Action) -> None:
+    """Tell a stateful policy what was decided (limits and trust count it)."""
+    hook = getattr(policy, "observe_decision", None)
+    if hook is not None:
+        hook(decision, action)
+
+
+def observe_review(policy: Policy, decision: Decision) -> None:
+    """Tell a stateful policy what a human decided (approval memory counts it)."""
+    hook = getattr(policy, "observe_review", None)
+    if hook is not None:
+        hook(decision)
+
+
+_rechecking: ContextVar[bool] = ContextVar("gatekit_policy_rechecking", default=False)
+
+
+@contextmanager
+def rechecking() -> Iterator[None]:
+    """Evaluations inside re-check an action already decided (just before it runs).
+
+    Its rate limits and budgets were charged when it was decided, so they are
+    not checked again; everything else (rules, shields, trust) is.
+    """
+    token = _rechecking.set(True)
+    try:
+        yield
+    finally:
+        _rechecking.reset(token)
+
+
+def is_recheck() -> bool:
+    return _rechecking.get()
