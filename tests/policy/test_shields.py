@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gatekit import Check, CheckOutcome, Client, DecisionRequest, LocalBackend, Verdict
+from gatekit import Action, Check, CheckOutcome, Client, DecisionRequest, LocalBackend, Verdict
 from gatekit.policy import RulePolicy, parse_policy
 from gatekit.policy.shields import (
     find_internal_address,
@@ -220,7 +220,7 @@ def test_secrets_masked_by_the_client_still_count() -> None:
     assert any(c.name == "shield.secrets" and c.path == "args.body" for c in decision.checks)
     # A value masked elsewhere (no client check) is recognised by its marker too.
     masked = DecisionRequest.for_action(
-        client._action(None, {"tool": "send", "arguments": {"b": "[REDACTED:github_token]"}})
+        Action(tool="send", agent_id="a", arguments={"b": "[REDACTED:github_token]"})
     )
     assert policy.evaluate(masked).verdict is Verdict.BLOCK
 
