@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -11,21 +12,11 @@ from rich.table import Table
 
 from gatekit._client import Client
 from gatekit._exceptions import DecisionError
-from gatekit._models import Decision, DecisionRequest, OperationClass, Verdict
+from gatekit._models import Decision
 from gatekit.backends import LocalBackend
-from gatekit.policy import DefaultPolicy, Evaluation
+from gatekit.policy import load_policy
 
-
-class _DemoPolicy:
-    """The default policy, plus one rule: never delete anything in production."""
-
-    def evaluate(self, request: DecisionRequest) -> Evaluation:
-        action = request.action
-        if action.operation_class is OperationClass.DELETE and "prod" in action.systems_touched:
-            return Evaluation(
-                Verdict.BLOCK, "deleting in production is never allowed", ("demo.no-prod-deletes",)
-            )
-        return DefaultPolicy().evaluate(request)
+DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
 
 
 # (tool, action fields, what the tool does when it runs)
@@ -84,11 +75,11 @@ def _run(
 
 def demo() -> None:
     """Run a small scripted agent: one call allowed, one blocked, one reviewed and approved."""
-    backend = LocalBackend(policy=_DemoPolicy())
+    backend = LocalBackend(policy=load_policy(DEMO_POLICY))
     client = Client(backend, agent_id="demo-agent", approval_timeout=10)
     reviewer = threading.Thread(target=_play_reviewer, args=(backend,), daemon=True)
     reviewer.start()
-    table = Table(title="gatekit demo: embedded engine, nothing to start")
+    table = Table(title=f"gatekit demo: embedded engine, policy {DEMO_POLICY.name}")
     for column in ("tool", "decision", "reason", "result"):
         table.add_column(column)
     for tool, fields, body in _SCRIPT:
