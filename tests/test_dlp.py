@@ -128,3 +128,34 @@ def test_intercept_sends_only_shapes_unless_asked() -> None:
         tool="transfer", arguments={"account": "ACME-1", "amount": 10.5, "tags": ["a", "b"]}
     )
     assert backend.requests[0].action_digest == real.digest()
+
+
+@pytest.mark.parametrize("key", ["max_tokens", "passenger_count", "bypass_cache", "compass"])
+def test_ordinary_keys_are_not_secret_fields(key: str) -> None:
+    assert scan_value({key: 2}) == []
+    assert mask_value({key: 2}) == {key: 2}
+
+
+@pytest.mark.parametrize("key", ["accessToken", "DB-Password", "apiKey", "client_secret"])
+def test_secret_keys_match_on_words(key: str) -> None:
+    assert mask_value({key: "v"}) == {key: "[REDACTED:secret_field]"}
+
+
+def test_secrets_used_as_keys_are_masked_and_do_not_leak_through_paths() -> None:
+    value = {"env": {SECRETS["aws"]: "1", "AKIAIOSFODNN7EXAMPLF": "2"}}
+    masked = mask_value(value)
+    assert masked == {"env": {"[REDACTED:aws_access_key]": "1", "[REDACTED:aws_access_key]#2": "2"}}
+    assert all(SECRETS["aws"] not in f.path for f in scan_value(value))
+
+
+def test_credentials_in_urls_are_masked_but_the_host_stays() -> None:
+    assert mask_value("http://user:pw@169.254.169.254/latest") == (
+        "http://[REDACTED:credentials_in_url]@169.254.169.254/latest"
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["sk_live_" + "a" * 24, "Authorization: Basic dXNlcjpwYXNzd29yZA=="]
+)
+def test_more_secret_shapes(value: str) -> None:
+    assert "[REDACTED:" in mask_value(value)

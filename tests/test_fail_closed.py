@@ -8,7 +8,17 @@ from typing import Any
 import anyio
 import pytest
 
-from gatekit import Action, BackendError, Decision, DecisionRequest, LocalBackend, Status
+from gatekit import (
+    Action,
+    BackendError,
+    Client,
+    Decision,
+    DecisionRequest,
+    GatekitError,
+    LocalBackend,
+    Status,
+    ValidationError,
+)
 from gatekit.testing import MockBackend
 from tests.gates import GatedTool
 
@@ -129,3 +139,49 @@ def test_fail_open_does_not_override_a_real_denial(kind: str) -> None:
     with pytest.raises(Exception, match="mock verdict: block"):
         tool.call()
     assert tool.body_calls == []
+
+
+class BadConsume(LocalBackend):
+    """Approves in decide, then answers consume with something that must not run."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def consume(self, decision_id: str, request: DecisionRequest) -> Any:
+        decision = self.get_decision(decision_id)
+        return self.answer(decision) if callable(self.answer) else self.answer
+
+    async def aconsume(self, decision_id: str, request: DecisionRequest) -> Any:
+        return self.consume(decision_id, request)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,
+        lambda d: d.model_copy(update={"status": Status.EXPIRED}),
+        lambda d: d.model_copy(update={"action_digest": "0" * 64}),
+    ],
+    ids=["none", "expired", "other-action"],
+)
+def test_a_bad_consume_answer_never_runs_the_body(kind: str, answer: Any) -> None:
+    tool = GatedTool(kind, BadConsume(answer))
+    with pytest.raises(GatekitError):
+        tool.guard(tool="t", risk_level="low", idempotency_key="once")
+    assert tool.body_calls == []
+
+
+def test_fail_open_never_overrides_what_the_client_found_blocking(kind: str) -> None:
+    backend = MockBackend()
+    backend.fail_with = RuntimeError("engine down")
+    tool = GatedTool(kind, backend, client_options={"fail_mode": "open", "dlp_mode": "block"})
+    with pytest.raises(BackendError):
+        tool.guard(tool="t", risk_level="low", arguments={"key": "AKIAIOSFODNN7EXAMPLE"})
+    assert tool.body_calls == []
+
+
+def test_a_hand_made_request_is_refused_so_dlp_cannot_be_skipped() -> None:
+    request = DecisionRequest.for_action(Action(tool="t", arguments={"to": "a@b.example"}))
+    with pytest.raises(ValidationError, match=r"client\.prepare"):
+        Client(MockBackend()).decide(request)

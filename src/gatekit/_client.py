@@ -151,6 +151,11 @@ class _BaseClient:
                 field="action",
             )
         if isinstance(action, DecisionRequest):
+            if not action.prepared_by_client:
+                # Otherwise DLP, run limits and the context would be skipped.
+                raise ValidationError(
+                    "pass an Action, or a request made by client.prepare()", field="action"
+                )
             return action
         return self.prepare(action if action is not None else Action(**fields))
 
@@ -177,36 +182,47 @@ class _BaseClient:
         sent = real if sent is None else self._with_context(sent)
         # A run past its limits (gateway) blocks here, through the engine, so it is recorded.
         checks = _context.run_limit_checks()
+        if self.settings.dlp_mode is not DlpMode.OFF:
+            sent, findings = self._apply_dlp(sent)
+            checks += findings
+        request = DecisionRequest(action=sent, action_digest=real.digest(), client_checks=checks)
+        request._unmasked = real
+        return request
+
+    def _apply_dlp(self, sent: Action) -> tuple[Action, list[Check]]:
         mode = self.settings.dlp_mode
-        if mode is DlpMode.OFF:
-            return DecisionRequest(action=sent, action_digest=real.digest(), client_checks=checks)
         findings = scan_value(sent.arguments, "args") + scan_value(sent.metadata, "metadata")
         outcome = CheckOutcome.BLOCK if mode is DlpMode.BLOCK else CheckOutcome.WARN
-        checks += [
+        checks = [
             Check(name=f"dlp.{f.detector}", outcome=outcome, detail=f.category, path=f.path)
             for f in findings
         ]
         if findings and mode is not DlpMode.WARN:
-            sent = sent.model_copy(
-                update={
-                    "arguments": mask_value(sent.arguments),
-                    "metadata": mask_value(sent.metadata),
-                }
-            )
-        return DecisionRequest(action=sent, action_digest=real.digest(), client_checks=checks)
+            masked = {
+                "arguments": mask_value(sent.arguments),
+                "metadata": mask_value(sent.metadata),
+            }
+            sent = sent.model_copy(update=masked)
+        return sent, checks
 
     # -- judging answers -----------------------------------------------------------
 
-    def _checked(self, request: DecisionRequest, answer: object) -> Decision:
+    def _checked(self, action_digest: str, answer: object) -> Decision:
+        """The backend's answer, if it is a decision about this very action."""
         if not isinstance(answer, Decision):
             raise BackendError(f"backend returned {type(answer).__name__}, not a Decision")
-        if answer.action_digest != request.action_digest:
+        if answer.action_digest != action_digest:
             raise BackendError("backend returned a decision for a different action")
         return answer
 
     def _on_failure(self, request: DecisionRequest, error: BackendError) -> Decision:
-        """Fail closed (raise) unless fail_mode='open' was explicitly chosen."""
-        if self.settings.fail_mode is not FailMode.OPEN:
+        """Fail closed (raise) unless fail_mode='open' was explicitly chosen.
+
+        Even then, what the client itself found blocking (DLP, run limits) stays
+        blocking: open mode covers a missing decision, not a known denial.
+        """
+        known_denial = any(c.outcome is CheckOutcome.BLOCK for c in request.client_checks)
+        if self.settings.fail_mode is not FailMode.OPEN or known_denial:
             raise error
         logger.warning(
             "gatekit: no valid decision for %s; fail_mode=open lets it run: %s",
@@ -221,7 +237,8 @@ class _BaseClient:
             action_digest=request.action_digest,
             created_at=datetime.now(UTC),
             checks=[
-                Check(name="backend.failure", outcome=CheckOutcome.WARN, detail=str(error)[:500])
+                *request.client_checks,
+                Check(name="backend.failure", outcome=CheckOutcome.WARN, detail=str(error)[:500]),
             ],
             failed_open=True,
         )
@@ -311,7 +328,9 @@ class Client(_BaseClient):
 
     def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(request, self._call(self.backend.decide, request))
+            decision = self._checked(
+                request.action_digest, self._call(self.backend.decide, request)
+            )
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -332,7 +351,8 @@ class Client(_BaseClient):
             if time.monotonic() >= deadline:
                 raise ApprovalTimeout(decision, "no review within the allowed time")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            decision = self._call(self.backend.get_decision, decision.decision_id)
+            answer = self._call(self.backend.get_decision, decision.decision_id)
+            decision = self._checked(decision.action_digest, answer)
         self._raise_unless_allowed(decision)
         return decision
 
@@ -342,7 +362,9 @@ class Client(_BaseClient):
             decision = self.wait_for_approval(decision, timeout)
         self._raise_unless_allowed(decision)
         if self._needs_consume(decision):
-            decision = self._call(self.backend.consume, decision.decision_id, request)
+            answer = self._call(self.backend.consume, decision.decision_id, request)
+            decision = self._checked(request.action_digest, answer)
+            self._raise_unless_allowed(decision)
         return decision
 
     @contextmanager
@@ -427,7 +449,9 @@ class AsyncClient(_BaseClient):
 
     async def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(request, await self._call(self.backend.adecide, request))
+            decision = self._checked(
+                request.action_digest, await self._call(self.backend.adecide, request)
+            )
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -448,7 +472,8 @@ class AsyncClient(_BaseClient):
             if time.monotonic() >= deadline:
                 raise ApprovalTimeout(decision, "no review within the allowed time")
             await anyio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            decision = await self._call(self.backend.aget_decision, decision.decision_id)
+            answer = await self._call(self.backend.aget_decision, decision.decision_id)
+            decision = self._checked(decision.action_digest, answer)
         self._raise_unless_allowed(decision)
         return decision
 
@@ -460,7 +485,9 @@ class AsyncClient(_BaseClient):
             decision = await self.wait_for_approval(decision, timeout)
         self._raise_unless_allowed(decision)
         if self._needs_consume(decision):
-            decision = await self._call(self.backend.aconsume, decision.decision_id, request)
+            answer = await self._call(self.backend.aconsume, decision.decision_id, request)
+            decision = self._checked(request.action_digest, answer)
+            self._raise_unless_allowed(decision)
         return decision
 
     @asynccontextmanager

@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    PrivateAttr,
     StringConstraints,
     field_validator,
     model_validator,
@@ -270,10 +271,25 @@ class DecisionRequest(_Model):
     action: Action
     action_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     client_checks: list[Check] = Field(default_factory=list)
+    # Set by Client.prepare and never serialized: the unmasked action, for an
+    # engine in the same process (the values do not leave it that way).
+    _unmasked: Action | None = PrivateAttr(default=None)
 
     @classmethod
     def for_action(cls, action: Action, checks: list[Check] | None = None) -> DecisionRequest:
         return cls(action=action, action_digest=action.digest(), client_checks=checks or [])
+
+    @property
+    def prepared_by_client(self) -> bool:
+        return self._unmasked is not None
+
+    def for_policy(self) -> DecisionRequest:
+        """The request as an in-process policy judges it: with the real values when a
+        client in this process prepared it, so masking cannot hide a payload from
+        shields and conditions; as sent otherwise (e.g. received over the network)."""
+        if self._unmasked is None or self._unmasked is self.action:
+            return self
+        return self.model_copy(update={"action": self._unmasked})
 
 
 class Decision(_Model):

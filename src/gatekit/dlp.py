@@ -7,6 +7,7 @@ so the policy engine's secret and PII shields can reuse them.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,14 +55,18 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "github_token", "secret", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})")
     ),
-    Detector("api_key", "secret", re.compile(r"\b(?:sk|rk|pk)-(?:[A-Za-z0-9_-]{20,})")),
+    Detector(
+        "api_key", "secret", re.compile(r"\b(?:sk|rk|pk)[-_](?:live_|test_)?[A-Za-z0-9_-]{20,}")
+    ),
     Detector("slack_token", "secret", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
     Detector("jwt", "secret", re.compile(r"\beyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")),
     Detector("bearer_token", "secret", re.compile(r"(?i)\bbearer\s+[\w\-.~+/]{16,}=*")),
+    Detector("basic_auth", "secret", re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/]{12,}={0,2}")),
     Detector(
         "credentials_in_url",
         "secret",
-        re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@[^\s]+", re.IGNORECASE),
+        # Only the user:password part: the host and path stay visible to policy.
+        re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)"),
     ),
     Detector("email", "pii", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")),
     Detector(
@@ -73,10 +78,34 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("card_number", "pii", re.compile(r"\b\d(?:[ -]?\d){12,18}\b"), _digits_pass_luhn),
 )
 
-# Keys whose values are secret whatever they look like.
-_SECRET_KEY = re.compile(
-    r"(?i)(pass(word|wd|phrase)?|secret|token|api[_-]?key|authorization|credential|private[_-]?key|cookie)"
+# Keys whose values are secret whatever they look like, matched on whole words of
+# the key ("access_token", "apiKey", "DB-Password"), not on substrings, so that
+# "max_tokens" or "passenger_count" are not taken for secrets.
+_SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "token",
+        "authorization",
+        "credential",
+        "credentials",
+        "cookie",
+        "apikey",
+        "privatekey",
+        "secretkey",
+        "accesskey",
+    }
 )
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def _is_secret_key(key: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(key)]
+    pairs = (a + b for a, b in itertools.pairwise(words))
+    return any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_WORDS for p in pairs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +116,7 @@ class Finding:
 
 
 def _is_secret_field(key: str | None, value: Any) -> bool:
-    return key is not None and bool(_SECRET_KEY.search(key)) and value not in (None, "", False)
+    return key is not None and _is_secret_key(key) and value not in (None, "", False)
 
 
 def _matches(text: str) -> Iterator[Detector]:
@@ -101,12 +130,22 @@ def scan_value(value: Any, path: str = "args", key: str | None = None) -> list[F
     if _is_secret_field(key, value):
         return [Finding("secret_field", "secret", path)]
     if isinstance(value, dict):
-        return [f for k, v in value.items() for f in scan_value(v, f"{path}.{k}", str(k))]
+        findings: list[Finding] = []
+        for k, v in value.items():
+            # A path names the key masked: a secret used as a key must not leak through it.
+            child = f"{path}.{_mask_text(str(k))}"
+            findings += _scan_text(str(k), child)
+            findings += scan_value(v, child, str(k))
+        return findings
     if isinstance(value, list):
         return [f for i, v in enumerate(value) for f in scan_value(v, f"{path}[{i}]")]
     if isinstance(value, str):
-        return [Finding(d.name, d.category, path) for d in _matches(value)]
+        return _scan_text(value, path)
     return []
+
+
+def _scan_text(text: str, path: str) -> list[Finding]:
+    return [Finding(d.name, d.category, path) for d in _matches(text)]
 
 
 def _mask_text(text: str) -> str:
@@ -123,9 +162,21 @@ def mask_value(value: Any, key: str | None = None) -> Any:
     if _is_secret_field(key, value):
         return "[REDACTED:secret_field]"
     if isinstance(value, dict):
-        return {k: mask_value(v, str(k)) for k, v in value.items()}
+        masked: dict[str, Any] = {}
+        for k, v in value.items():
+            masked[_unique(_mask_text(str(k)), masked)] = mask_value(v, str(k))
+        return masked
     if isinstance(value, list):
         return [mask_value(item) for item in value]
     if isinstance(value, str):
         return _mask_text(value)
     return value
+
+
+def _unique(key: str, taken: dict[str, Any]) -> str:
+    """Two keys masked alike must not overwrite each other."""
+    candidate, n = key, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{key}#{n}"
+    return candidate

@@ -86,7 +86,7 @@ class LocalBackend:
         decision = self._new_decision(request, self._evaluate(request))
         stored = self.store.create(decision, request.action)
         if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
-            observe_decision(self.policy, stored, request.action)
+            observe_decision(self.policy, stored, request.for_policy().action)
         return stored
 
     @classmethod
@@ -107,7 +107,7 @@ class LocalBackend:
                 tuple(request.client_checks),
             )
         try:
-            evaluation = self.policy.evaluate(request)
+            evaluation = self.policy.evaluate(request.for_policy())
         except Exception as exc:  # a broken policy must deny, never allow
             return Evaluation(
                 Verdict.BLOCK,
