@@ -82,10 +82,6 @@ class Verdict(StrEnum):
     def severity(self) -> int:
         return _VERDICT_SEVERITY[self]
 
-    def combine(self, other: Verdict) -> Verdict:
-        """The most restrictive of two verdicts: block > review > allow."""
-        return self if self.severity >= other.severity else other
-
 
 _VERDICT_SEVERITY = {Verdict.ALLOW: 0, Verdict.REVIEW: 1, Verdict.BLOCK: 2}
 
@@ -97,10 +93,6 @@ class Status(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
-
-    @property
-    def is_final(self) -> bool:
-        return self is not Status.PENDING_REVIEW
 
 
 class CheckOutcome(StrEnum):

@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     approval_ttl: float = Field(
         default=3600.0, gt=0, description="How long an approval stays usable, s."
     )
-    decision_timeout: float = Field(default=10.0, gt=0, description="Bound on one backend call, s.")
+    decision_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Bound on one backend call, s (async; sync backends bound their own I/O).",
+    )
     policy: Path | None = Field(
         default=None, description="Policy file for the embedded engine (reloaded when edited)."
     )

@@ -179,3 +179,29 @@ def test_failed_review_recording_refuses(style: str, ran: list[str]) -> None:
     assert message.status == "error"
     assert "no governance decision could be obtained" in message.content
     assert ran == []
+
+
+def test_middleware_decides_a_call_with_no_registered_tool() -> None:
+    """An inner middleware may serve an unregistered tool itself: it is decided too."""
+    from gatekit_langchain import GatekitMiddleware
+    from langgraph.prebuilt.tool_node import ToolCallRequest
+
+    from gatekit import Client
+    from gatekit.testing import MockBackend
+
+    served: list[str] = []
+    middleware = GatekitMiddleware(Client(MockBackend(default="block")))
+    request = ToolCallRequest(
+        tool_call={"name": "dynamic_tool", "args": {}, "id": "c1", "type": "tool_call"},
+        tool=None,
+        state={},
+        runtime=None,  # type: ignore[arg-type]
+    )
+
+    def inner(req: ToolCallRequest) -> object:
+        served.append(req.tool_call["name"])
+        return "served"
+
+    answer = middleware.wrap_tool_call(request, inner)  # type: ignore[arg-type]
+    assert served == []
+    assert getattr(answer, "status", None) == "error"

@@ -129,7 +129,7 @@ def _reject_unknown_functions(program: Any, functions: set[str]) -> None:
     """A trial run on neutral values surfaces calls to functions CEL does not have.
 
     Best effort: a branch the trial does not reach is not checked; at run time
-    such an error counts against the rule (see ``RuleSet``), never as an allow.
+    such an error counts against the rule (see ``RulePolicy``), never as an allow.
     """
     trial = {name: _NEUTRAL.get(name, "") for name in ACTION_VARIABLES}
     try:

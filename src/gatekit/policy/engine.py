@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest, Verdict
+from gatekit._models import (
+    Action,
+    Check,
+    CheckOutcome,
+    Decision,
+    DecisionRequest,
+    Status,
+    Verdict,
+)
 from gatekit.policy._base import Evaluation, apply_risk_floor, is_recheck
 from gatekit.policy.approvals import APPROVAL_MEMORY_RULE, ApprovalMemory
 from gatekit.policy.conditions import (
@@ -309,7 +317,7 @@ class RulePolicy:
         if self._plain:
             return
         now = self._clock()
-        if decision.status.value != "blocked":
+        if decision.status is not Status.BLOCKED:
             for limit in self.limits:
                 if limit.applies_to(action):
                     limit.record(action, self.state, now)

@@ -161,4 +161,8 @@ def read_policy_file(path: Path) -> tuple[PolicySpec, Source]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"{path}: cannot read policy file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{path}: policy file is not UTF-8 text (byte {exc.start})", field="(file)"
+        ) from None
     return read_policy_spec(text, str(path))

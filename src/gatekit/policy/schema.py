@@ -1,6 +1,6 @@
 """The shape of a policy file, validated by pydantic.
 
-These models describe what a person writes; ``compile`` turns them into the
+These models describe what a person writes; ``RulePolicy`` compiles them into the
 plain structures the engine evaluates, so nothing here runs on the hot path.
 """
 

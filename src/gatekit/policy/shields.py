@@ -438,10 +438,26 @@ class Shield:
         return self.tools is None or self.tools(tool)
 
     def watches(self, path: str) -> bool:
-        return self.arguments is None or self.arguments(path)
+        """Whether this shield looks at ``path``: a watched argument covers
+        everything inside it (``args.command`` covers ``args.command[0].sh``)."""
+        if self.arguments is None:
+            return True
+        return any(self.arguments(p) for p in _self_and_ancestors(path))
 
     def check(self, path: str, detail: str) -> Check:
         return Check(name=f"shield.{self.name}", outcome=self.outcome, detail=detail, path=path)
+
+
+_LAST_SEGMENT = re.compile(r"(\[\d+\]|\.[^.\[]+)$")
+
+
+def _self_and_ancestors(path: str) -> Iterator[str]:
+    while True:
+        yield path
+        parent = _LAST_SEGMENT.sub("", path)
+        if parent == path:
+            return
+        path = parent
 
 
 def _build(name: str, spec: ShieldSpec) -> Shield:

@@ -38,7 +38,7 @@ class GatedTool(BaseTool):
     """A real crewai ``BaseTool`` that asks gatekit before every call of the tool it wraps.
 
     Carries the wrapped tool's name, description, schemas, ``result_as_answer``,
-    usage limits, failure policy and cache function. Build it with
+    usage limits and failure policy; its results are never cached. Build it with
     ``secure_crewai_tool`` or ``crewai_tool``.
     """
 
@@ -77,14 +77,10 @@ class GatedTool(BaseTool):
         return values
 
 
-def _cache_unless_refused(inner: Callable[..., Any]) -> Callable[..., bool]:
-    """The wrapped tool's cache function, except that a refusal is never cached:
-    a cached refusal would answer a later retry without asking gatekit again."""
-
-    def cache_unless_refused(args: Any = None, result: Any = None) -> bool:
-        return not isinstance(result, Refusal) and bool(inner(args, result))
-
-    return cache_unless_refused
+def _never_cache(args: Any = None, result: Any = None) -> bool:
+    """Gated results are never cached: crewai answers from its cache (shared by every
+    agent of a crew) before calling the tool, which would skip the decision."""
+    return False
 
 
 def _call(inner: BaseTool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -143,7 +139,7 @@ def secure_crewai_tool(
     copied = {name: getattr(tool, name) for name in BaseTool.model_fields}
     copied.pop("cache_function")  # set below, unvalidated: crewai warns on non-module callables
     gated = GatedTool(**copied)
-    gated.cache_function = _cache_unless_refused(tool.cache_function)
+    gated.cache_function = _never_cache
     gated._inner = tool
     gated._gate = gate
     return gated

@@ -66,8 +66,9 @@ class GatekitMiddleware(AgentMiddleware):
 
     @staticmethod
     def _gates_itself(request: ToolCallRequest) -> bool:
-        # Unknown tools never run (ToolNode answers with an error); gated tools decide alone.
-        return request.tool is None or isinstance(request.tool, GatedTool)
+        # Only a gated tool decides alone. A call with no registered tool is decided
+        # too: a middleware further in may serve it without ToolNode's checks.
+        return isinstance(request.tool, GatedTool)
 
     @staticmethod
     def _call(request: ToolCallRequest) -> GatedCall:
