@@ -1,0 +1,198 @@
+"""Result shields: look at what a tool returns before the model reads it.
+
+Two kinds of finding:
+
+* **secrets and personal data** — the core DLP detectors (``gatekit.dlp``):
+  API keys, tokens, private keys, credentials in URLs, …; e-mail, IBAN, card
+  numbers (category ``pii``).
+* **instructions aimed at the model** (prompt injection in tool output) — a
+  short, deliberately conservative list of phrases that have no business in
+  tool output, plus invisible characters used to hide text:
+
+  ===================  ==========================================================
+  ``ignore_previous``  "ignore / disregard / forget (all) previous|prior|above
+                       instructions|rules|prompts"
+  ``role_override``    "you are now …", "from now on you (are|will|must) …"
+  ``system_prompt``    "system prompt" together with reveal/print/show/ignore…,
+                       or "new system prompt"
+  ``role_marker``      a line starting "system:" / "assistant:", chat-template
+                       tokens (``<|im_start|>``, ``[INST]``, ``<<SYS>>``)
+  ``conceal``          "do not tell/inform the user", "without telling the user"
+  ``hidden_text``      zero-width and Unicode tag characters
+  ===================  ==========================================================
+
+  These catch the common, lazy attacks; they are not a classifier and a
+  determined attacker can phrase around them. Findings are recorded either way.
+
+What happens to a finding is configured per kind (``ShieldsConfig``):
+off, warn (record only), redact (replace it in the result), block (withhold the
+result: the model gets an error result instead).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gatekit.dlp import mask_value, scan_value
+
+from gatekit_mcp.config import ShieldMode, ShieldsConfig
+
+__all__ = ["INJECTION_PATTERNS", "ResultFinding", "ShieldVerdict", "shield_result"]
+
+INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "ignore_previous",
+        re.compile(
+            r"(?i)\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
+            r"(?:previous|prior|above|earlier|preceding|system)\s+"
+            r"(?:instructions?|rules|prompts?|messages|directions|guidelines)"
+        ),
+    ),
+    (
+        "role_override",
+        re.compile(r"(?i)\byou\s+are\s+now\b|\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must)\b"),
+    ),
+    (
+        "system_prompt",
+        re.compile(
+            r"(?i)\b(?:reveal|print|show|repeat|output|leak|ignore|new|updated)\s+"
+            r"(?:(?:your|the|my)\s+)?system\s+prompt\b"
+        ),
+    ),
+    (
+        "role_marker",
+        re.compile(r"(?im)^\s*(?:system|assistant)\s*:|<\|im_start\|>|\[/?INST\]|<<SYS>>"),
+    ),
+    (
+        "conceal",
+        re.compile(
+            r"(?i)\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+)?to)\s+"
+            r"the\s+user\b|\bwithout\s+telling\s+the\s+user\b"
+        ),
+    ),
+    ("hidden_text", re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\U000e0000-\U000e007f]+")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFinding:
+    kind: str  # "secret", "pii" or "injection"
+    detector: str
+    path: str
+
+    def describe(self) -> str:
+        return f"{self.kind}:{self.detector}@{self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class ShieldVerdict:
+    findings: list[ResultFinding]
+    result: dict[str, Any]  # the result to return (redacted where configured)
+    blocked_by: list[ResultFinding]
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blocked_by)
+
+    def summary(self) -> str:
+        return "; ".join(f.describe() for f in self.findings)
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def _scanned_parts(result: dict[str, Any]) -> dict[str, Any]:
+    # What the model reads: the content blocks and the structured content.
+    # (Binary data of images/audio is base64 and is not scanned.)
+    parts: dict[str, Any] = {"content": result.get("content", [])}
+    if result.get("structuredContent") is not None:
+        parts["structuredContent"] = result["structuredContent"]
+    return parts
+
+
+def _injections(parts: dict[str, Any]) -> list[ResultFinding]:
+    return [
+        ResultFinding("injection", name, path)
+        for path, text in _strings(parts, "result")
+        for name, pattern in INJECTION_PATTERNS
+        if pattern.search(text)
+    ]
+
+
+def _redact_injections(value: Any) -> Any:
+    if isinstance(value, str):
+        for name, pattern in INJECTION_PATTERNS:
+            replacement = "" if name == "hidden_text" else "[REDACTED:prompt_injection]"
+            value = pattern.sub(replacement, value)
+        return value
+    if isinstance(value, dict):
+        return {key: _redact_injections(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_injections(item) for item in value]
+    return value
+
+
+def _redact_content(value: Any, secrets: bool, injection: bool) -> Any:
+    """Redact text only: keys like ``type``/``mimeType``/``data`` keep the result valid."""
+    if isinstance(value, list):
+        return [_redact_content(item, secrets, injection) for item in value]
+    if not isinstance(value, dict):
+        return value
+    redacted = dict(value)
+    for key in ("text", "resource"):
+        if key in redacted:
+            item = redacted[key]
+            if key == "resource" and isinstance(item, dict):
+                redacted[key] = _redact_content(item, secrets, injection)
+                continue
+            if secrets:
+                item = mask_value(item)
+            if injection:
+                item = _redact_injections(item)
+            redacted[key] = item
+    return redacted
+
+
+def shield_result(result: dict[str, Any], config: ShieldsConfig) -> ShieldVerdict:
+    """Scan a ``CallToolResult`` (wire form) and apply ``config`` to what is found."""
+    modes = {"secret": config.secrets, "pii": config.pii, "injection": config.injection}
+    parts = _scanned_parts(result)
+    findings: list[ResultFinding] = []
+    if config.secrets is not ShieldMode.OFF or config.pii is not ShieldMode.OFF:
+        findings += [
+            ResultFinding(f.category, f.detector, f.path)
+            for f in scan_value(parts, "result")
+            if modes.get(f.category, ShieldMode.OFF) is not ShieldMode.OFF
+        ]
+    if config.injection is not ShieldMode.OFF:
+        findings += _injections(parts)
+    if not findings:
+        return ShieldVerdict([], result, [])
+    blocked_by = [f for f in findings if modes[f.kind] is ShieldMode.BLOCK]
+    redact = {f.kind for f in findings if modes[f.kind] is ShieldMode.REDACT}
+    if blocked_by or not redact:
+        return ShieldVerdict(findings, result, blocked_by)
+    # Core DLP masking covers secrets and personal data together, so redacting
+    # one kind also masks the other in the same strings (documented).
+    mask = bool(redact & {"secret", "pii"})
+    redacted = dict(result)
+    redacted["content"] = _redact_content(result.get("content", []), mask, "injection" in redact)
+    if result.get("structuredContent") is not None:
+        structured = result["structuredContent"]
+        if mask:
+            structured = mask_value(structured)
+        if "injection" in redact:
+            structured = _redact_injections(structured)
+        redacted["structuredContent"] = structured
+    return ShieldVerdict(findings, redacted, [])
