@@ -37,7 +37,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_env(
+def harness_env(
     tmp_path: Path,
     *,
     block: Sequence[str] = (),
@@ -82,7 +82,7 @@ async def session_for(command_args: list[str], env: dict[str, str]) -> AsyncIter
 
 @asynccontextmanager
 async def direct(tmp_path: Path, **env_options: Any) -> AsyncIterator[ClientSession]:
-    async with session_for([str(UPSTREAM)], test_env(tmp_path, **env_options)) as session:
+    async with session_for([str(UPSTREAM)], harness_env(tmp_path, **env_options)) as session:
         yield session
 
 
@@ -95,5 +95,5 @@ async def proxied(
     **env_options: Any,
 ) -> AsyncIterator[ClientSession]:
     args = proxy_args(tmp_path, config, backend=backend)
-    async with session_for(args, test_env(tmp_path, **env_options)) as session:
+    async with session_for(args, harness_env(tmp_path, **env_options)) as session:
         yield session
