@@ -148,6 +148,17 @@ class ToolGate:
             )
         except GatekitError as error:  # e.g. an invalid action: refuse, do not run
             return error_result(f"gatekit refused this call: {error}")
+        if pin is not None and pin.changed and self.config.pins.block_changed:
+            # The engine was told (a blocking check) and should have blocked; a
+            # backend that ignores client checks must not make this tool run.
+            await self.client._report_quietly(
+                decision, Outcome(status="error", detail="not run: tool definition changed")
+            )
+            return error_result(
+                f"gatekit blocked this call: the definition of tool {call.name!r} changed since "
+                f"it was pinned; approve it with: gatekit-mcp pins approve {call.name}",
+                decision,
+            )
         try:
             result = await run()
         except BaseException as error:
@@ -210,18 +221,23 @@ class ToolGate:
 
     async def _wait(self, decision: Decision, progress: ProgressFn | None) -> Decision:
         """Wait (bounded) for a reviewer, telling the client we are alive meanwhile."""
+        outcome: Decision | GatekitError = decision
         async with anyio.create_task_group() as group:
             if progress is not None:
                 group.start_soon(self._report_progress, decision, progress)
             try:
-                decision = await self.client.wait_for_approval(
+                outcome = await self.client.wait_for_approval(
                     decision, self.config.review.wait_seconds
                 )
             except ApprovalTimeout as timeout:
-                decision = timeout.decision
+                outcome = timeout.decision
+            except GatekitError as error:  # raised outside the group, not as an ExceptionGroup
+                outcome = error
             finally:
                 group.cancel_scope.cancel()
-        return decision
+        if isinstance(outcome, GatekitError):
+            raise outcome
+        return outcome
 
     async def _report_progress(self, decision: Decision, progress: ProgressFn) -> None:
         interval = self.config.review.progress_interval
