@@ -90,7 +90,7 @@ if __name__ == "__main__":
     transport = sys.argv[1] if len(sys.argv) > 1 else "stdio"
     if transport == "http":
         port = int(sys.argv[2])
-        if hasattr(server, "settings"):  # mcp 1.x
+        if Server.__module__.startswith("mcp.server.fastmcp"):  # mcp 1.x
             server.settings.port = port
             server.run("streamable-http")
         else:
