@@ -90,14 +90,18 @@ class ToolGate:
         # action digest -> decision id of a call left pending, so the model's
         # retry of the same call finds the (now approved) review.
         self._pending: dict[str, str] = {}
+        self._fields: dict[str, dict[str, Any]] = {}  # per tool, from the config
 
     # -- actions -----------------------------------------------------------------
 
     def action(
         self, name: str, arguments: dict[str, Any], client_name: str | None = None
     ) -> Action:
-        fields = self.config.fields_for(name).action_fields()
-        fields.setdefault("systems_touched", [self.server_name])
+        fields = self._fields.get(name)
+        if fields is None:
+            fields = self.config.fields_for(name).action_fields()
+            fields.setdefault("systems_touched", [self.server_name])
+            self._fields[name] = fields
         context = {"server": self.server_name, "toolset": self.toolset, "client": client_name}
         return Action(
             tool=name,

@@ -42,39 +42,35 @@ from gatekit_mcp.config import ShieldMode, ShieldsConfig
 
 __all__ = ["INJECTION_PATTERNS", "ResultFinding", "ShieldVerdict", "shield_result"]
 
-INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        "ignore_previous",
-        re.compile(
-            r"(?i)\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
+_FLAGS = re.IGNORECASE | re.MULTILINE
+
+INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, _FLAGS))
+    for name, pattern in (
+        (
+            "ignore_previous",
+            r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
             r"(?:previous|prior|above|earlier|preceding|system)\s+"
-            r"(?:instructions?|rules|prompts?|messages|directions|guidelines)"
+            r"(?:instructions?|rules|prompts?|messages|directions|guidelines)",
         ),
-    ),
-    (
-        "role_override",
-        re.compile(r"(?i)\byou\s+are\s+now\b|\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must)\b"),
-    ),
-    (
-        "system_prompt",
-        re.compile(
-            r"(?i)\b(?:reveal|print|show|repeat|output|leak|ignore|new|updated)\s+"
-            r"(?:(?:your|the|my)\s+)?system\s+prompt\b"
+        ("role_override", r"\byou\s+are\s+now\b|\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must)\b"),
+        (
+            "system_prompt",
+            r"\b(?:reveal|print|show|repeat|output|leak|ignore|new|updated)\s+"
+            r"(?:(?:your|the|my)\s+)?system\s+prompt\b",
         ),
-    ),
-    (
-        "role_marker",
-        re.compile(r"(?im)^\s*(?:system|assistant)\s*:|<\|im_start\|>|\[/?INST\]|<<SYS>>"),
-    ),
-    (
-        "conceal",
-        re.compile(
-            r"(?i)\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+)?to)\s+"
-            r"the\s+user\b|\bwithout\s+telling\s+the\s+user\b"
+        ("role_marker", r"^\s*(?:system|assistant)\s*:|<\|im_start\|>|\[/?INST\]|<<SYS>>"),
+        (
+            "conceal",
+            r"\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+)?to)\s+"
+            r"the\s+user\b|\bwithout\s+telling\s+the\s+user\b",
         ),
-    ),
-    ("hidden_text", re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\U000e0000-\U000e007f]+")),
+        ("hidden_text", "[\u200b-\u200f\u2060-\u2064\ufeff\U000e0000-\U000e007f]+"),
+    )
 )
+# One pass over each string finds out whether any pattern matches at all (the
+# common answer is no); only then is each pattern tried to name the finding.
+_ANY_INJECTION = re.compile("|".join(f"(?:{p.pattern})" for _, p in INJECTION_PATTERNS), _FLAGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +121,7 @@ def _injections(parts: dict[str, Any]) -> list[ResultFinding]:
     return [
         ResultFinding("injection", name, path)
         for path, text in _strings(parts, "result")
+        if _ANY_INJECTION.search(text)
         for name, pattern in INJECTION_PATTERNS
         if pattern.search(text)
     ]
