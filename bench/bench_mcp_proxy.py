@@ -81,9 +81,10 @@ async def measure(setups: dict[str, list[str]], calls: int, warmup: int = 20) ->
 
 
 async def gate_in_process(calls: int) -> list[float]:
-    from gatekit import AsyncClient
     from gatekit_mcp import ProxyConfig, ToolGate
     from gatekit_mcp._compat import ToolCall
+
+    from gatekit import AsyncClient
 
     config = ProxyConfig.model_validate({"defaults": {"risk_level": "low"}})
     gate = ToolGate(AsyncClient(), config, server_name="bench-upstream")

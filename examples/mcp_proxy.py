@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 
 import anyio
-from gatekit import DecisionRequest, LocalBackend, OperationClass, RiskLevel, Verdict
-from gatekit.policy import Evaluation
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from gatekit import DecisionRequest, LocalBackend, OperationClass, RiskLevel, Verdict
+from gatekit.policy import Evaluation
 
 HERE = Path(__file__).parent
 
@@ -59,7 +60,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "tools.yaml"
         config.write_text(TOOLS_YAML)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        }
         proxy = StdioServerParameters(
             command=sys.executable,
             args=[
@@ -87,7 +91,8 @@ async def main() -> None:
             error = getattr(deleted, "isError", None) or getattr(deleted, "is_error", None)
             print(f"delete_records -> isError={error}: {text_of(deleted)}")
             assert structured == {"city": "Lisbon", "celsius": 21.5}
-            assert error and "may not delete" in text_of(deleted)
+            assert error
+            assert "may not delete" in text_of(deleted)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from gatekit import AsyncClient
 from gatekit_mcp import ProxyConfig
 from gatekit_mcp.middleware import GatekitMiddleware
 from gk_mcp_test_policy import make_backend
 from upstream_server import server
+
+from gatekit import AsyncClient
 
 server.middleware.append(
     GatekitMiddleware(

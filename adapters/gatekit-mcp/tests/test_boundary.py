@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gatekit_mcp import McpToolBoundary
+
 from gatekit import AsyncClient, BackendError, Blocked, Client, PendingReview
 from gatekit.testing import MockBackend, capture_decisions
-from gatekit_mcp import McpToolBoundary
 
 pytestmark = pytest.mark.anyio
 

@@ -10,12 +10,13 @@ from typing import Any
 
 import anyio
 import pytest
-from gatekit import AsyncClient, CheckOutcome, LocalBackend, Status
-from gatekit.testing import MockBackend
 from gatekit_mcp import GatingProxy, PinStore, ProxyConfig
 from gatekit_mcp._compat import ToolCall, connect, stdio_upstream
 from gk_mcp_test_policy import ToolListPolicy
 from mcp_harness import UPSTREAM, harness_env, ran
+
+from gatekit import AsyncClient, CheckOutcome, LocalBackend, Status
+from gatekit.testing import MockBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -77,12 +78,21 @@ async def test_a_retry_after_approval_runs_the_approved_call(tmp_path: Path) -> 
         backend.approve(approval_id, reviewer="alice")
         approved = await proxy.call_tool(call("add", a=1, b=2))
         again = await proxy.call_tool(call("add", a=1, b=2))  # approvals are single-use
-    assert first["isError"] and approval_id in text(first)
+    assert first["isError"]
+    assert approval_id in text(first)
     assert still_pending["_meta"]["gatekit/decision"]["approval_id"] == approval_id
     assert other_args["_meta"]["gatekit/decision"]["approval_id"] != approval_id
     assert approved["structuredContent"] == {"total": 3, "note": "1+2"}
-    assert again["isError"] and "waiting for human review" in text(again)
+    assert again["isError"]
+    assert "waiting for human review" in text(again)
     assert ran(tmp_path) == ["add"]
+
+
+async def wait_until_pending(backend: MockBackend) -> str:
+    """Play the reviewer's inbox: poll until a review shows up (a human would look)."""
+    while not backend.pending():  # noqa: ASYNC110  (the backend has no event to wait on)
+        await anyio.sleep(0.02)
+    return backend.pending()[0].approval_id or ""
 
 
 async def test_a_review_rejected_while_waiting_is_refused(tmp_path: Path) -> None:
@@ -94,10 +104,9 @@ async def test_a_review_rejected_while_waiting_is_refused(tmp_path: Path) -> Non
         progress.append(value)
 
     async def reviewer() -> None:
-        while not backend.pending():
-            await anyio.sleep(0.02)
+        approval_id = await wait_until_pending(backend)
         await anyio.sleep(0.2)
-        backend.reject(backend.pending()[0].approval_id or "", reviewer="bob", comment="no")
+        backend.reject(approval_id, reviewer="bob", comment="no")
 
     async with gating_proxy(tmp_path, backend, config) as proxy, anyio.create_task_group() as tg:
         tg.start_soon(reviewer)
@@ -105,7 +114,8 @@ async def test_a_review_rejected_while_waiting_is_refused(tmp_path: Path) -> Non
             ToolCall(name="echo", arguments={"text": "x"}, progress=on_progress)
         )
     assert result["isError"]
-    assert "rejected" in text(result) and "bob" in text(result)
+    assert "rejected" in text(result)
+    assert "bob" in text(result)
     assert progress  # waited, and said so
     assert ran(tmp_path) == []
 
@@ -114,14 +124,12 @@ async def test_a_review_approved_while_waiting_runs(tmp_path: Path) -> None:
     backend = MockBackend(verdicts={"echo": "review"})
 
     async def reviewer() -> None:
-        while not backend.pending():
-            await anyio.sleep(0.02)
-        backend.approve(backend.pending()[0].approval_id or "", reviewer="alice")
+        backend.approve(await wait_until_pending(backend), reviewer="alice")
 
-    async with gating_proxy(tmp_path, backend, {"review": {"wait_seconds": 10}}) as proxy:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(reviewer)
-            result = await proxy.call_tool(call("echo", text="approved"))
+    config = {"review": {"wait_seconds": 10}}
+    async with gating_proxy(tmp_path, backend, config) as proxy, anyio.create_task_group() as tg:
+        tg.start_soon(reviewer)
+        result = await proxy.call_tool(call("echo", text="approved"))
     assert text(result) == "approved"
     assert ran(tmp_path) == ["echo"]
 
@@ -148,7 +156,8 @@ async def test_a_call_without_a_prior_list_still_checks_the_pin(tmp_path: Path) 
         await proxy.call_tool(call("echo", text="pin me"))
     async with gating_proxy(tmp_path, backend, variant="changed") as proxy:
         result = await proxy.call_tool(call("echo", text="x"))
-    assert result["isError"] and "changed since it was pinned" in text(result)
+    assert result["isError"]
+    assert "changed since it was pinned" in text(result)
     assert backend.requests[-1].action.metadata["mcp_pin"]["state"] == "changed"
     assert ran(tmp_path) == ["echo"]
 
@@ -167,7 +176,8 @@ async def test_an_invalid_action_is_refused_without_running(tmp_path: Path) -> N
     backend = MockBackend(default="allow")
     async with gating_proxy(tmp_path, backend) as proxy:
         result = await proxy.call_tool(call("add", a=float("nan"), b=1))
-    assert result["isError"] and "refused" in text(result)
+    assert result["isError"]
+    assert "refused" in text(result)
     assert ran(tmp_path) == []
 
 
@@ -178,5 +188,6 @@ async def test_result_findings_are_reported_with_the_outcome(tmp_path: Path) -> 
     assert "[REDACTED:aws_access_key]" in text(result)
     decision_id = backend.store.list()[0].decision_id
     outcome = backend.store.outcome(decision_id)
-    assert outcome is not None and outcome.status == "success"
+    assert outcome is not None
+    assert outcome.status == "success"
     assert "secret:aws_access_key@result.content[0].text" in outcome.detail

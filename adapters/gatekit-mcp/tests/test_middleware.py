@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from gatekit_mcp._compat import MCP2
-from mcp_harness import TESTS, direct, ran, session_for, harness_env, wire
+from mcp_harness import TESTS, direct, harness_env, ran, session_for, wire
 
 pytestmark = pytest.mark.anyio
 

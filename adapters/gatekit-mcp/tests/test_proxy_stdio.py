@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp_harness import direct, proxied, ran, wire
 
@@ -98,14 +98,10 @@ async def test_a_changed_tool_description_is_caught(tmp_path: Path) -> None:
     assert not is_error(other)
     assert ran(tmp_path) == ["echo", "add"]
 
-    approve = subprocess.run(
-        [sys.executable, "-m", "gatekit_mcp", "pins", "approve", "echo"]
-        + ["--pins", str(tmp_path / "pins.json")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert approve.returncode == 0, approve.stderr
+    pins = str(tmp_path / "pins.json")
+    command = [sys.executable, "-m", "gatekit_mcp", "pins", "approve", "echo", "--pins", pins]
+    approve = await anyio.run_process(command, check=False)
+    assert approve.returncode == 0, approve.stderr.decode()
     async with proxied(tmp_path, variant="changed") as session:
         assert "echo" in [tool.name for tool in (await session.list_tools()).tools]
         assert text_of(await session.call_tool("echo", {"text": "v2"})) == "v2"

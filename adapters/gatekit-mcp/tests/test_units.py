@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gatekit import ConfigurationError
 from gatekit_mcp import _compat
 from gatekit_mcp.config import ProxyConfig, ShieldMode, ShieldsConfig
 from gatekit_mcp.pins import PinState, PinStore
 from gatekit_mcp.shields import shield_result
+
+from gatekit import ConfigurationError
 
 
 def result(text: str, structured: Any = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ SUPPORTED = ">=1.30,<3"
 
 
 def _parse(version: str) -> tuple[int, int]:
-    parts = (version.split(".") + ["0", "0"])[:2]
+    parts = ([*version.split("."), "0", "0"])[:2]
     digits = ["".join(ch for ch in part if ch.isdigit()) or "0" for part in parts]
     return int(digits[0]), int(digits[1])
 
@@ -153,10 +153,15 @@ def build_server(
     return _build_server_v1(name, version, instructions, handlers)
 
 
+# The 1.x builder is type-checked against whichever mcp is installed; its 1.x-only
+# names go through ``v1`` (Any) rather than a type: ignore per line.
+v1: Any = types
+
+
 def _build_server_v1(
     name: str, version: str, instructions: str | None, handlers: Handlers
 ) -> Server[Any]:
-    server: Server[Any] = Server(name, version=version, instructions=instructions)  # type: ignore[call-arg,unused-ignore]
+    server: Any = Server(name, version=version, instructions=instructions)
 
     async def call_tool(request: Any) -> Any:
         context = server.request_context
@@ -169,22 +174,22 @@ def _build_server_v1(
                 context.session, _progress_token(context.meta), context.request_id
             ),
         )
-        return types.ServerResult(_call_result(await handlers.call_tool(call)))  # type: ignore[attr-defined,unused-ignore]
+        return v1.ServerResult(_call_result(await handlers.call_tool(call)))
 
-    server.request_handlers[types.CallToolRequest] = call_tool  # type: ignore[attr-defined,unused-ignore]
+    server.request_handlers[v1.CallToolRequest] = call_tool
     for attr, request_name, result_name in _ROUTES:
         handler = getattr(handlers, attr)
         if handler is not None:
-            server.request_handlers[getattr(types, request_name)] = _route_v1(  # type: ignore[attr-defined,unused-ignore]
-                handler, getattr(types, result_name)
+            server.request_handlers[getattr(v1, request_name)] = _route_v1(
+                handler, getattr(v1, result_name)
             )
-    return server
+    return server  # type: ignore[no-any-return]
 
 
 def _route_v1(handler: Callable[[Wire], Awaitable[Wire]], result_type: type[BaseModel]) -> Any:
     async def route(request: Any) -> Any:
         params = to_wire(getattr(request, "params", None))
-        return types.ServerResult(result_type.model_validate(await handler(params)))  # type: ignore[attr-defined,unused-ignore]
+        return v1.ServerResult(result_type.model_validate(await handler(params)))
 
     return route
 
@@ -293,9 +298,10 @@ async def connect(
     transport: AbstractAsyncContextManager[tuple[Any, Any]],
 ) -> AsyncIterator[Upstream]:
     """Open ``transport`` (from ``stdio_upstream``/``http_upstream``) and initialize."""
-    async with transport as (read_stream, write_stream), ClientSession(
-        read_stream, write_stream
-    ) as session:
+    async with (
+        transport as (read_stream, write_stream),
+        ClientSession(read_stream, write_stream) as session,
+    ):
         result = to_wire(await session.initialize())
         info = result.get("serverInfo", {})
         yield Upstream(

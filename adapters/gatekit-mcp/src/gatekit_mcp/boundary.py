@@ -58,7 +58,11 @@ class McpToolBoundary:
         """The Action a call becomes (handy for tests and for logging)."""
         merged: dict[str, Any] = {**self.tools.get(tool_name, {}), **fields}
         merged.setdefault("systems_touched", [self.server_name])
-        context = {"server": self.server_name, "toolset": self.toolset_id, "client": self.client_name}
+        context = {
+            "server": self.server_name,
+            "toolset": self.toolset_id,
+            "client": self.client_name,
+        }
         metadata = dict(merged.pop("metadata", None) or {})
         metadata["mcp"] = {k: v for k, v in context.items() if v is not None}
         return Action(tool=tool_name, arguments=dict(arguments), metadata=metadata, **merged)
@@ -91,5 +95,5 @@ class McpToolBoundary:
         async with self._async.guard(action, wait=self.wait, timeout=self.timeout):
             result = handler(args)
             if inspect.isawaitable(result):
-                return await result  # type: ignore[no-any-return]
+                return await result
             return result

@@ -1,8 +1,8 @@
 """The ``gatekit-mcp`` command.
 
-    gatekit-mcp proxy --policy policy.yaml --config tools.yaml -- python my_server.py
-    gatekit-mcp proxy --upstream-url http://127.0.0.1:9000/mcp --transport http --port 8800
-    gatekit-mcp pins list | pins approve TOOL | pins reset TOOL
+gatekit-mcp proxy --policy policy.yaml --config tools.yaml -- python my_server.py
+gatekit-mcp proxy --upstream-url http://127.0.0.1:9000/mcp --transport http --port 8800
+gatekit-mcp pins list | pins approve TOOL | pins reset TOOL
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import anyio
 import typer
-from gatekit import AsyncClient, Backend, ConfigurationError, Settings
 
+from gatekit import AsyncClient, Backend, ConfigurationError, Settings
 from gatekit_mcp._compat import http_upstream, stdio_upstream
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.pins import DEFAULT_PINS_PATH, PinStore
@@ -112,7 +112,7 @@ def proxy(
             client,
             proxy_config,
             pin_store,
-            serve=transport.value,  # type: ignore[arg-type]
+            serve=transport.value,
             host=host,
             port=port,
             path=path,

@@ -23,8 +23,9 @@ from typing import Any
 
 import pydantic
 import yaml
-from gatekit import Action, ConfigurationError
 from pydantic import BaseModel, ConfigDict, Field
+
+from gatekit import Action, ConfigurationError
 
 __all__ = ["PinsConfig", "ProxyConfig", "ReviewConfig", "ShieldMode", "ShieldsConfig", "ToolFields"]
 
@@ -74,7 +75,9 @@ class PinsConfig(_Strict):
 
 class ReviewConfig(_Strict):
     wait_seconds: float = Field(
-        default=30.0, ge=0, description="How long a tools/call waits for a reviewer; 0 = not at all."
+        default=30.0,
+        ge=0,
+        description="How long a tools/call waits for a reviewer; 0 = not at all.",
     )
     progress_interval: float = Field(default=2.0, gt=0)
 

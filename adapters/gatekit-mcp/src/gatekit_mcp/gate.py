@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+
 from gatekit import (
     Action,
     AsyncClient,
@@ -30,7 +31,6 @@ from gatekit import (
     Verdict,
 )
 from gatekit._exceptions import ApprovalTimeout
-
 from gatekit_mcp._compat import ProgressFn, ToolCall, Wire
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.pins import PinStatus

@@ -4,7 +4,8 @@
     from gatekit_mcp.middleware import GatekitMiddleware
 
     server = MCPServer("files")
-    server.middleware.append(GatekitMiddleware(server_name="files", config=ProxyConfig.load("tools.yaml")))
+    config = ProxyConfig.load("tools.yaml")
+    server.middleware.append(GatekitMiddleware(server_name="files", config=config))
 
 Every ``tools/call`` is decided before the tool handler runs (a denial is a
 ``CallToolResult`` with ``isError`` and the reason); results pass the result
@@ -26,10 +27,10 @@ if not MCP2:
         "(gatekit-mcp proxy) in front of your server, or gate calls with McpToolBoundary."
     )
 
-import mcp.types as types  # noqa: E402
-from gatekit import AsyncClient  # noqa: E402
+import mcp.types as types
 
-from gatekit_mcp._compat import (  # noqa: E402
+from gatekit import AsyncClient
+from gatekit_mcp._compat import (
     ToolCall,
     Wire,
     _client_name,
@@ -37,8 +38,8 @@ from gatekit_mcp._compat import (  # noqa: E402
     _progress_token,
     to_wire,
 )
-from gatekit_mcp.config import ProxyConfig  # noqa: E402
-from gatekit_mcp.gate import ToolGate  # noqa: E402
+from gatekit_mcp.config import ProxyConfig
+from gatekit_mcp.gate import ToolGate
 
 __all__ = ["GatekitMiddleware"]
 
@@ -57,7 +58,10 @@ class GatekitMiddleware:
         config: ProxyConfig | None = None,
     ) -> None:
         self.gate = ToolGate(
-            client or AsyncClient(), config or ProxyConfig(), server_name=server_name, toolset=toolset
+            client or AsyncClient(),
+            config or ProxyConfig(),
+            server_name=server_name,
+            toolset=toolset,
         )
 
     async def __call__(self, ctx: Any, call_next: CallNext) -> Any:

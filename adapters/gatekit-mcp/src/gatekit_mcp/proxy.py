@@ -13,7 +13,6 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
 from gatekit import AsyncClient
-
 from gatekit_mcp._compat import (
     Handlers,
     ToolCall,

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatekit.dlp import mask_value, scan_value
-
 from gatekit_mcp.config import ShieldMode, ShieldsConfig
 
 __all__ = ["INJECTION_PATTERNS", "ResultFinding", "ShieldVerdict", "shield_result"]
