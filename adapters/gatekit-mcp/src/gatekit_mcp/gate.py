@@ -58,6 +58,11 @@ def error_result(text: str, decision: Decision | None = None) -> Wire:
     return result
 
 
+def _depends_on_arguments(check: Check) -> bool:
+    """A check about the arguments, or a condition the empty probe could not evaluate."""
+    return (check.path or "").startswith("args") or "condition" in check.name
+
+
 def _denial_text(error: DecisionError) -> str:
     decision = error.decision
     if isinstance(error, PendingReview) or decision.status is Status.PENDING_REVIEW:
@@ -116,7 +121,8 @@ class ToolGate:
         Asks the embedded engine's policy directly — a dry run: nothing is
         recorded, no counter moves — with the tool's configured fields and empty
         arguments, and hides the tool only if that is a block with no check
-        pointing into the arguments. Another backend (a remote server) offers
+        pointing into the arguments and no condition that could not be evaluated
+        (a condition on an argument the probe lacks). Another backend (a remote server) offers
         no dry run, so nothing is hidden there. Hiding is a convenience for the
         model; every call is gated regardless.
         """
@@ -128,8 +134,10 @@ class ToolGate:
             evaluation = policy.evaluate(DecisionRequest.for_action(action))
         except Exception:
             return False  # unknown: show it; the call itself is still gated
-        argument_dependent = any((c.path or "").startswith("args") for c in evaluation.checks)
-        return bool(evaluation.verdict is Verdict.BLOCK and not argument_dependent)
+        return bool(
+            evaluation.verdict is Verdict.BLOCK
+            and not any(_depends_on_arguments(check) for check in evaluation.checks)
+        )
 
     # -- the call ------------------------------------------------------------------
 
