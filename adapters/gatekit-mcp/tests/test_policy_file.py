@@ -42,7 +42,7 @@ async def test_the_proxy_decides_with_the_policy_file(tmp_path: Path) -> None:
     policy.write_text(POLICY)
     config = {"defaults": {"risk_level": "low"}}
     args = proxy_args(tmp_path, config, upstream=[])
-    args = [*args[:args.index("--backend-factory")], "--policy", str(policy)]
+    args = [*args[: args.index("--backend-factory")], "--policy", str(policy)]
     args += ["--", sys.executable, str(UPSTREAM)]
     async with session_for(args, harness_env(tmp_path)) as session:
         listed = {tool.name for tool in (await session.list_tools()).tools}
