@@ -3,7 +3,7 @@
     python examples/mcp_proxy.py
 
 The client below talks MCP over stdio to ``gatekit-mcp proxy``, which starts
-the upstream server (examples/mcp_upstream_server.py) and gates every
+the upstream server (examples/mcp_upstream/records_server.py) and gates every
 tools/call. Per-tool action fields come from a small YAML config; the policy
 is the tiny ``example_backend`` below (it will be a policy file once the core
 reads them: ``gatekit-mcp proxy --policy policy.yaml …``).
@@ -71,7 +71,7 @@ async def main() -> None:
                 "--config", str(config),
                 "--pins", str(Path(tmp) / "pins.json"),
                 "--backend-factory", "mcp_proxy:example_backend",
-                "--", sys.executable, str(HERE / "mcp_upstream_server.py"),
+                "--", sys.executable, str(HERE / "mcp_upstream" / "records_server.py"),
             ],
             env=env,
         )  # fmt: skip
