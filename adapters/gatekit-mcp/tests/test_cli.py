@@ -67,3 +67,10 @@ def test_pins_list_approve_and_reset(tmp_path: Path) -> None:
     assert runner.invoke(app, ["pins", "reset", "echo", "--pins", str(pins)]).exit_code == 0
     assert PinStore(pins).entries() == []
     assert runner.invoke(app, ["pins", "reset", "echo", "--pins", str(pins)]).exit_code == 2
+
+
+def test_an_upstream_that_cannot_start_is_one_clear_line(tmp_path: Path) -> None:
+    pins = str(tmp_path / "pins.json")
+    result = runner.invoke(app, ["proxy", "--pins", pins, "--", str(tmp_path / "no-such-server")])
+    assert result.exit_code == 1
+    assert "the proxy stopped: FileNotFoundError" in result.output

@@ -65,7 +65,7 @@ def _backend_from(factory: str) -> Backend:
     return backend
 
 
-@app.command(context_settings={"allow_extra_args": True})
+@app.command()
 def proxy(
     upstream_command: Annotated[
         list[str] | None, typer.Argument(help="Upstream server command, after --")
@@ -106,18 +106,31 @@ def proxy(
     upstream: Any = (
         stdio_upstream(command, os.environ) if command else http_upstream(str(upstream_url))
     )
-    anyio.run(
-        lambda: run_proxy(
-            upstream,
-            client,
-            proxy_config,
-            pin_store,
-            serve=transport.value,
-            host=host,
-            port=port,
-            path=path,
+    try:
+        anyio.run(
+            lambda: run_proxy(
+                upstream,
+                client,
+                proxy_config,
+                pin_store,
+                serve=transport.value,
+                host=host,
+                port=port,
+                path=path,
+            )
         )
-    )
+    except KeyboardInterrupt:
+        pass
+    except Exception as error:  # one line for the operator; the traceback at debug level
+        logging.getLogger("gatekit_mcp").debug("proxy failed", exc_info=True)
+        typer.echo(f"gatekit-mcp: the proxy stopped: {_root_cause(error)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _root_cause(error: BaseException) -> str:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"
 
 
 PinsOption = Annotated[Path, typer.Option("--pins", help="The pins file.")]
