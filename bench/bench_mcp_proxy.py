@@ -14,6 +14,8 @@ in-process (no IPC noise). Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
+import random
 import statistics
 import sys
 import tempfile
@@ -53,9 +55,32 @@ async def serve_passthrough(command: list[str]) -> None:
         await serve_stdio(Forwarder(upstream).server())
 
 
+def proxy_cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) used so far by each proxy process we started, by kind.
+
+    Latency on a shared machine mixes in other processes' load; CPU time spent
+    inside the proxy process is what the proxy itself costs. Linux /proc only.
+    """
+    used: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) != os.getpid():  # fields[1] is the parent pid
+            continue
+        kind = "gating proxy" if "gatekit_mcp" in command else None
+        kind = "pass-through proxy" if "--passthrough" in command else kind
+        if kind:
+            used[kind] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return used
+
+
 async def measure(setups: dict[str, list[str]], calls: int, warmup: int = 20) -> dict[str, Any]:
-    """Open one session per setup, then take turns (one call each, round robin), so
-    that load from other processes on the machine hits every setup alike."""
+    """Open one session per setup, then take turns (one call each, in a shuffled
+    order per round), so that load from other processes hits every setup alike."""
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -72,11 +97,18 @@ async def measure(setups: dict[str, list[str]], calls: int, warmup: int = 20) ->
         for _ in range(warmup):
             for session in sessions.values():
                 await session.call_tool("echo", {"text": "hello"})
+        order = list(sessions.items())
+        cpu_before = proxy_cpu_seconds()
         for _ in range(calls):
-            for name, session in sessions.items():
+            random.shuffle(order)  # no setup always runs right after the same other one
+            for name, session in order:
                 start = time.perf_counter()
                 await session.call_tool("echo", {"text": "hello"})
                 samples[name].append((time.perf_counter() - start) * 1000)
+        cpu_after = proxy_cpu_seconds()
+    for kind, seconds in cpu_after.items():
+        per_call = (seconds - cpu_before.get(kind, 0.0)) / calls * 1000
+        print(f"{kind:<26} CPU {per_call:6.3f} ms per call (user + system, in the proxy process)")
     return samples
 
 
@@ -124,10 +156,15 @@ async def bench(calls: int) -> None:
         print(f"mcp {importlib.metadata.version('mcp')}, {calls} calls each, stdio, interleaved")
         setups = {"direct": upstream, "pass-through proxy": passthrough, "gating proxy": gating}
         samples = await measure(setups, calls)
-        direct, plain, gated = (describe(name, samples[name]) for name in setups)
+        names = list(setups)
+        direct, plain, gated = (describe(name, samples[name]) for name in names)
     inner = describe("gate alone (in-process)", await gate_in_process(calls))
     print(f"proxy hop adds {plain - direct:+.3f} ms p50 over direct")
     print(f"the gate adds  {gated - plain:+.3f} ms p50 over the pass-through proxy (target <= 0.3)")
+    paired = statistics.median(
+        g - p for g, p in zip(samples[names[2]], samples[names[1]], strict=True)
+    )
+    print(f"median of per-round differences gating - pass-through: {paired:+.3f} ms")
     print(f"gate cost measured in-process: {inner:.3f} ms p50")
 
 
