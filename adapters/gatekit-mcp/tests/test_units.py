@@ -142,3 +142,32 @@ def test_supported_versions_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     for version in ("1.30.0", "1.99.1", "2.3.0", "2.0.0rc1"):
         monkeypatch.setattr(_compat.importlib.metadata, "version", lambda name, v=version: v)
         assert _compat._check_version() >= (1, 30)
+
+
+def test_every_readable_field_is_shielded_and_binary_payloads_are_left_alone() -> None:
+    key = "AKIAABCDEFGHIJKLMNOP"
+    image = {"type": "image", "data": f"iVBOR{key}w0KGgo=", "mimeType": "image/png"}
+    link = {"type": "resource_link", "name": "db", "uri": "postgres://admin:hunter2@db/x"}
+    embedded = {
+        "type": "resource",
+        "resource": {"uri": "file:///cfg", "mimeType": "text/plain", "text": f"k={key}"},
+    }
+    blob = {"type": "resource", "resource": {"uri": "file:///b", "blob": f"{key}AAAA"}}
+    with_meta = {"type": "text", "text": "ok", "_meta": {"api_token": "abc123"}}
+    result = {"content": [image, link, embedded, blob, with_meta], "isError": False}
+
+    verdict = shield_result(result, ShieldsConfig())
+    paths = {f.path for f in verdict.findings}
+    assert paths == {
+        "result.content[1].uri",
+        "result.content[2].resource.text",
+        "result.content[4]._meta.api_token",
+    }
+    content = verdict.result["content"]
+    assert content[0] == image  # the base64 payload is untouched
+    assert content[3] == blob
+    assert "hunter2" not in content[1]["uri"]
+    assert key not in content[2]["resource"]["text"]
+    assert content[2]["resource"]["uri"] == "file:///cfg"
+    assert content[4]["_meta"]["api_token"] == "[REDACTED:secret_field]"
+    assert [block["type"] for block in content] == [b["type"] for b in result["content"]]

@@ -107,10 +107,27 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{path}[{index}]")
 
 
+# Content-block fields that are kept as they are: base64 payloads (images, audio,
+# blobs) are neither scanned nor masked, and the block's shape stays valid.
+_BINARY_FIELDS = frozenset({"data", "blob"})
+_KEPT_FIELDS = _BINARY_FIELDS | {"type", "mimeType"}
+
+
+def _readable(block: Any) -> Any:
+    """A content block without its binary payloads (recursing into embedded resources)."""
+    if not isinstance(block, dict):
+        return block
+    return {
+        key: _readable(value) if key == "resource" else value
+        for key, value in block.items()
+        if key not in _BINARY_FIELDS
+    }
+
+
 def _scanned_parts(result: dict[str, Any]) -> dict[str, Any]:
-    # What the model reads: the content blocks and the structured content.
-    # (Binary data of images/audio is base64 and is not scanned.)
-    parts: dict[str, Any] = {"content": result.get("content", [])}
+    # What the model reads: the content blocks (minus base64 payloads) and the
+    # structured content.
+    parts: dict[str, Any] = {"content": [_readable(b) for b in result.get("content", [])]}
     if result.get("structuredContent") is not None:
         parts["structuredContent"] = result["structuredContent"]
     return parts
@@ -139,25 +156,22 @@ def _redact_injections(value: Any) -> Any:
     return value
 
 
-def _redact_content(value: Any, secrets: bool, injection: bool) -> Any:
-    """Redact text only: keys like ``type``/``mimeType``/``data`` keep the result valid."""
-    if isinstance(value, list):
-        return [_redact_content(item, secrets, injection) for item in value]
-    if not isinstance(value, dict):
-        return value
-    redacted = dict(value)
-    for key in ("text", "resource"):
-        if key in redacted:
-            item = redacted[key]
-            if key == "resource" and isinstance(item, dict):
-                redacted[key] = _redact_content(item, secrets, injection)
-                continue
-            if secrets:
-                item = mask_value(item)
-            if injection:
-                item = _redact_injections(item)
-            redacted[key] = item
-    return redacted
+def _redact(value: Any, mask: bool, injection: bool) -> Any:
+    if mask:
+        value = mask_value(value)
+    return _redact_injections(value) if injection else value
+
+
+def _redact_block(block: Any, mask: bool, injection: bool) -> Any:
+    """Redact every field of a content block except its type and binary payloads."""
+    if not isinstance(block, dict):
+        return block
+    kept = {key: value for key, value in block.items() if key in _KEPT_FIELDS}
+    rest = {k: v for k, v in block.items() if k not in _KEPT_FIELDS and k != "resource"}
+    redacted = _redact(rest, mask, injection)
+    if "resource" in block:
+        redacted["resource"] = _redact_block(block["resource"], mask, injection)
+    return {**redacted, **kept}
 
 
 def shield_result(result: dict[str, Any], config: ShieldsConfig) -> ShieldVerdict:
@@ -183,12 +197,8 @@ def shield_result(result: dict[str, Any], config: ShieldsConfig) -> ShieldVerdic
     # one kind also masks the other in the same strings (documented).
     mask = bool(redact & {"secret", "pii"})
     redacted = dict(result)
-    redacted["content"] = _redact_content(result.get("content", []), mask, "injection" in redact)
+    injection = "injection" in redact
+    redacted["content"] = [_redact_block(b, mask, injection) for b in result.get("content", [])]
     if result.get("structuredContent") is not None:
-        structured = result["structuredContent"]
-        if mask:
-            structured = mask_value(structured)
-        if "injection" in redact:
-            structured = _redact_injections(structured)
-        redacted["structuredContent"] = structured
+        redacted["structuredContent"] = _redact(result["structuredContent"], mask, injection)
     return ShieldVerdict(findings, redacted, [])
