@@ -151,3 +151,15 @@ async def test_result_shields_are_configurable(tmp_path: Path) -> None:
     assert not is_error(page)
     assert "[REDACTED:prompt_injection]" in text_of(page)
     assert "Ignore all previous instructions" not in text_of(page)
+
+
+async def test_upstream_progress_reaches_the_client(tmp_path: Path) -> None:
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    async with proxied(tmp_path) as session:
+        result = await session.call_tool("count", {"to": 3}, progress_callback=on_progress)
+    assert text_of(result) == "counted to 3"
+    assert progress == [(1, 3, "counted 1"), (2, 3, "counted 2"), (3, 3, "counted 3")]
