@@ -113,26 +113,34 @@ async def measure(setups: dict[str, list[str]], calls: int, warmup: int = 20) ->
 
 
 async def gate_in_process(calls: int) -> list[float]:
-    from gatekit_mcp import ProxyConfig, ToolGate
+    """What the gating proxy does around the upstream call, without any I/O: the pin
+    check, the decision, the result shields and the report, for the echo result."""
+    from gatekit_mcp import PinStore, ProxyConfig, ToolGate
     from gatekit_mcp._compat import ToolCall
 
     from gatekit import AsyncClient
 
     config = ProxyConfig.model_validate({"defaults": {"risk_level": "low"}})
     gate = ToolGate(AsyncClient(), config, server_name="bench-upstream")
-    result = {"content": [{"type": "text", "text": "hello"}], "isError": False}
+    tool = {"name": "echo", "description": "Echo the text back.", "inputSchema": {}}
+    result = {
+        "content": [{"type": "text", "text": "hello"}],
+        "structuredContent": {"result": "hello"},
+        "isError": False,
+    }
 
     async def run() -> dict[str, Any]:
         return result
 
-    call = ToolCall(name="echo", arguments={"text": "hello"})
-    for _ in range(50):
-        await gate.call(call, run)
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        await gate.call(call, run)
-        samples.append((time.perf_counter() - start) * 1000)
+    call = ToolCall(name="echo", arguments={"text": "hello"}, client_name="bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        pins = PinStore(Path(tmp) / "pins.json")
+        samples = []
+        for index in range(50 + calls):
+            start = time.perf_counter()
+            await gate.call(call, run, pin=pins.check("bench-upstream", tool, "d" * 64))
+            if index >= 50:  # after a warm-up
+                samples.append((time.perf_counter() - start) * 1000)
     return samples
 
 
