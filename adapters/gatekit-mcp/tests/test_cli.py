@@ -74,3 +74,17 @@ def test_an_upstream_that_cannot_start_is_one_clear_line(tmp_path: Path) -> None
     result = runner.invoke(app, ["proxy", "--pins", pins, "--", str(tmp_path / "no-such-server")])
     assert result.exit_code == 1
     assert "the proxy stopped: FileNotFoundError" in result.output
+
+
+def test_pins_live_in_the_gatekit_data_dir_by_default(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {"GATEKIT_DATA_DIR": str(data_dir)}
+    store = PinStore(data_dir / "mcp-pins.json")
+    store.check("srv", {"name": "echo", "description": "Echo.", "inputSchema": {}})
+    listed = runner.invoke(app, ["pins", "list"], env=env)
+    assert listed.exit_code == 0
+    assert "srv\techo" in listed.output
+    (data_dir / "mcp-pins.json").write_text("[]")
+    broken = runner.invoke(app, ["pins", "list"], env=env)
+    assert broken.exit_code == 2
+    assert "not a gatekit pins file" in broken.output

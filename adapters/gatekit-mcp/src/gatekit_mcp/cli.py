@@ -21,7 +21,7 @@ import typer
 from gatekit import AsyncClient, Backend, ConfigurationError, Settings
 from gatekit_mcp._compat import http_upstream, stdio_upstream
 from gatekit_mcp.config import ProxyConfig
-from gatekit_mcp.pins import DEFAULT_PINS_PATH, PinStore
+from gatekit_mcp.pins import PinStore
 from gatekit_mcp.proxy import run_proxy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="gatekit for MCP.")
@@ -74,7 +74,10 @@ def proxy(
     config: Annotated[
         Path | None, typer.Option(help="Tool config (YAML): tool name -> action fields.")
     ] = None,
-    pins: Annotated[Path, typer.Option(help="Where tool pins are kept.")] = DEFAULT_PINS_PATH,
+    pins: Annotated[
+        Path | None,
+        typer.Option(help="Where tool pins are kept [default: $GATEKIT_DATA_DIR/mcp-pins.json]."),
+    ] = None,
     upstream_url: Annotated[
         str | None, typer.Option(help="Streamable HTTP URL of the upstream server.")
     ] = None,
@@ -133,13 +136,23 @@ def _root_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-PinsOption = Annotated[Path, typer.Option("--pins", help="The pins file.")]
+PinsOption = Annotated[
+    Path | None,
+    typer.Option("--pins", help="The pins file [default: $GATEKIT_DATA_DIR/mcp-pins.json]."),
+]
+
+
+def _store(pins: Path | None) -> PinStore:
+    try:
+        return PinStore(pins)
+    except ConfigurationError as error:
+        raise _fail(str(error)) from None
 
 
 @pins_app.command("list")
-def pins_list(pins: PinsOption = DEFAULT_PINS_PATH) -> None:
+def pins_list(pins: PinsOption = None) -> None:
     """Show every pinned tool, and which ones changed."""
-    for server, tool, entry in PinStore(pins).entries():
+    for server, tool, entry in _store(pins).entries():
         changed = entry.get("observed")
         state = f"CHANGED -> {changed['digest'][:12]}" if changed else "ok"
         typer.echo(f"{server}\t{tool}\t{entry['digest'][:12]}\t{state}")
@@ -149,11 +162,11 @@ def pins_list(pins: PinsOption = DEFAULT_PINS_PATH) -> None:
 def pins_approve(
     tool: str,
     server: Annotated[str | None, typer.Option(help="Server, if the tool is on several.")] = None,
-    pins: PinsOption = DEFAULT_PINS_PATH,
+    pins: PinsOption = None,
 ) -> None:
     """Trust the changed definition of TOOL."""
     try:
-        digest = PinStore(pins).approve(tool, server)
+        digest = _store(pins).approve(tool, server)
     except KeyError as error:
         raise _fail(str(error.args[0])) from None
     typer.echo(f"approved {tool}: now pinned to {digest[:12]}")
@@ -163,11 +176,11 @@ def pins_approve(
 def pins_reset(
     tool: str,
     server: Annotated[str | None, typer.Option()] = None,
-    pins: PinsOption = DEFAULT_PINS_PATH,
+    pins: PinsOption = None,
 ) -> None:
     """Forget TOOL's pin; the next definition seen is pinned afresh."""
     try:
-        PinStore(pins).remove(tool, server)
+        _store(pins).remove(tool, server)
     except KeyError as error:
         raise _fail(str(error.args[0])) from None
     typer.echo(f"removed the pin of {tool}")

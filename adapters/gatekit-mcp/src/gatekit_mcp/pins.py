@@ -28,10 +28,23 @@ from typing import Any
 
 from gatekit import ConfigurationError
 from gatekit._models import canonical_digest
+from gatekit._settings import load_settings
 
-__all__ = ["DEFAULT_PINS_PATH", "PinState", "PinStatus", "PinStore", "tool_digest"]
+__all__ = [
+    "PINS_FILE_NAME",
+    "PinState",
+    "PinStatus",
+    "PinStore",
+    "default_pins_path",
+    "tool_digest",
+]
 
-DEFAULT_PINS_PATH = Path(".gatekit/mcp-pins.json")
+PINS_FILE_NAME = "mcp-pins.json"
+
+
+def default_pins_path() -> Path:
+    """``mcp-pins.json`` in the data directory (``GATEKIT_DATA_DIR``, else ``.gatekit``)."""
+    return load_settings().data_dir / PINS_FILE_NAME
 
 
 def tool_digest(tool: dict[str, Any]) -> str:
@@ -69,8 +82,8 @@ class PinStore:
     """The pins file. Re-read when it changes on disk, so an approval made with
     the CLI takes effect in a running proxy."""
 
-    def __init__(self, path: Path | str = DEFAULT_PINS_PATH) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_pins_path()
         self._data: dict[str, Any] = {"version": 1, "servers": {}}
         self._stamp: tuple[int, int] | None = None
         self._reload()
