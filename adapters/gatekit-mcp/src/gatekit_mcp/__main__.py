@@ -1,0 +1,3 @@
+from gatekit_mcp.cli import main
+
+main()

@@ -1,0 +1,125 @@
+"""The proxy's configuration file: how each MCP tool becomes an Action.
+
+    defaults:                      # every tool not listed below
+      risk_level: medium
+      operation_class: execute
+    tools:
+      read_file: {risk_level: low, operation_class: read, data_sensitivity: internal}
+      delete_file: {risk_level: high, operation_class: delete, systems_touched: [fs]}
+    hide_blocked_tools: true       # tools/list hides what policy always blocks
+    pins: {block_changed: true}    # a changed tool definition blocks the tool
+    shields: {secrets: redact, pii: "off", injection: block}
+    review: {wait_seconds: 30, progress_interval: 2}
+
+This maps tools to action fields and sets how the proxy reacts to findings;
+whether an action runs is always the decision engine's call.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from gatekit import Action, ConfigurationError
+
+__all__ = ["PinsConfig", "ProxyConfig", "ReviewConfig", "ShieldMode", "ShieldsConfig", "ToolFields"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolFields(_Strict):
+    """The governance fields of one tool's actions; unset fields fall back to ``defaults``."""
+
+    risk_level: str | None = None
+    operation_class: str | None = None
+    data_sensitivity: str | None = None
+    systems_touched: list[str] | None = None
+    intent_id: str | None = None
+
+    def over(self, base: ToolFields) -> ToolFields:
+        """These fields, with the unset ones taken from ``base``."""
+        return base.model_copy(update=self.model_dump(exclude_none=True))
+
+    def action_fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class ShieldMode(StrEnum):
+    OFF = "off"
+    WARN = "warn"  # record the finding, pass the result unchanged
+    REDACT = "redact"  # record, and replace the finding in the result
+    BLOCK = "block"  # record, and withhold the whole result (an isError result instead)
+
+
+class ShieldsConfig(_Strict):
+    """What to do with findings in tool *results*, per kind of finding."""
+
+    secrets: ShieldMode = ShieldMode.REDACT
+    pii: ShieldMode = ShieldMode.OFF
+    injection: ShieldMode = ShieldMode.BLOCK
+
+
+class PinsConfig(_Strict):
+    enabled: bool = True
+    block_changed: bool = Field(
+        default=True, description="A tool whose definition changed is blocked until re-approved."
+    )
+
+
+class ReviewConfig(_Strict):
+    wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a tools/call waits for a reviewer; 0 = not at all.",
+    )
+    progress_interval: float = Field(default=2.0, gt=0)
+
+
+class ProxyConfig(_Strict):
+    server_name: str | None = Field(
+        default=None, description="Name recorded on actions; defaults to the upstream's name."
+    )
+    toolset: str | None = None
+    defaults: ToolFields = ToolFields()
+    tools: dict[str, ToolFields] = Field(default_factory=dict)
+    hide_blocked_tools: bool = True
+    pins: PinsConfig = PinsConfig()
+    shields: ShieldsConfig = ShieldsConfig()
+    review: ReviewConfig = ReviewConfig()
+
+    def model_post_init(self, _context: Any) -> None:
+        # Validate every tool's fields now, not at its first call.
+        for name in ["(defaults)", *self.tools]:
+            fields = self.fields_for(name)
+            try:
+                Action(tool="probe", **fields.action_fields())
+            except Exception as exc:
+                raise ConfigurationError(f"tool {name!r}: {exc}") from None
+
+    def fields_for(self, tool: str) -> ToolFields:
+        own = self.tools.get(tool)
+        return own.over(self.defaults) if own is not None else self.defaults
+
+    @classmethod
+    def load(cls, path: Path | str | None) -> ProxyConfig:
+        """The configuration in ``path`` (YAML), or the defaults when ``path`` is None."""
+        if path is None:
+            return cls()
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read tool config {path}: {exc}") from None
+        try:
+            return cls.model_validate(data)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid tool config {path}: {problems}") from None

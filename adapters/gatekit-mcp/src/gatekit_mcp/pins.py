@@ -1,0 +1,191 @@
+"""Tool pinning: a tool's definition is trusted as first seen, and a change is flagged.
+
+An MCP server can change a tool's description or input schema after a human
+reviewed it ("rug pull"), and descriptions are read by the model. The first
+definition seen of each tool is hashed and stored in a JSON file; a later,
+different definition is recorded next to the pin as ``observed`` and reported
+as changed until someone approves it (``gatekit-mcp pins approve TOOL``) or
+deletes the pin.
+
+File layout::
+
+    {"version": 1,
+     "servers": {"<server>": {"<tool>": {
+         "digest": "<sha256>", "description": "...", "pinned_at": "...",
+         "observed": {"digest": "...", "description": "...", "seen_at": "..."}}}}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from gatekit import ConfigurationError
+from gatekit._models import canonical_digest
+from gatekit._settings import load_settings
+
+__all__ = [
+    "PINS_FILE_NAME",
+    "PinState",
+    "PinStatus",
+    "PinStore",
+    "default_pins_path",
+    "tool_digest",
+]
+
+PINS_FILE_NAME = "mcp-pins.json"
+
+
+def default_pins_path() -> Path:
+    """``mcp-pins.json`` in the data directory (``GATEKIT_DATA_DIR``, else ``.gatekit``)."""
+    return load_settings().data_dir / PINS_FILE_NAME
+
+
+def tool_digest(tool: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of a tool's description and input schema (wire form)."""
+    return canonical_digest(
+        {"description": tool.get("description") or "", "inputSchema": tool.get("inputSchema", {})}
+    )
+
+
+class PinState(StrEnum):
+    NEW = "new"  # first sight: now pinned
+    MATCH = "match"
+    CHANGED = "changed"
+
+
+@dataclass(frozen=True, slots=True)
+class PinStatus:
+    state: PinState
+    pinned: str
+    current: str
+
+    @property
+    def changed(self) -> bool:
+        return self.state is PinState.CHANGED
+
+    def as_metadata(self) -> dict[str, str]:
+        return {"state": self.state.value, "pinned": self.pinned, "current": self.current}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class PinStore:
+    """The pins file. Re-read when it changes on disk, so an approval made with
+    the CLI takes effect in a running proxy."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_pins_path()
+        self._data: dict[str, Any] = {"version": 1, "servers": {}}
+        self._stamp: tuple[int, int] | None = None
+        self._reload()
+
+    # -- file ------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._data, self._stamp = {"version": 1, "servers": {}}, None
+            return
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._stamp:
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read pins file {self.path}: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("servers"), dict):
+            raise ConfigurationError(f"pins file {self.path} is not a gatekit pins file")
+        self._data, self._stamp = data, stamp
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Write to a temporary file and rename, so a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".pins-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self._data, handle, indent=2, sort_keys=True)
+        os.replace(tmp, self.path)
+        stat = self.path.stat()
+        self._stamp = (stat.st_mtime_ns, stat.st_size)
+
+    def _tools(self, server: str) -> dict[str, Any]:
+        servers: dict[str, Any] = self._data["servers"]
+        return servers.setdefault(server, {})  # type: ignore[no-any-return]
+
+    # -- use -------------------------------------------------------------------
+
+    def check(self, server: str, tool: dict[str, Any], digest: str | None = None) -> PinStatus:
+        """Compare ``tool`` (wire form) with its pin; pin it on first sight."""
+        self._reload()
+        name = str(tool["name"])
+        current = digest or tool_digest(tool)
+        tools = self._tools(server)
+        pin = tools.get(name)
+        if pin is None:
+            tools[name] = {
+                "digest": current,
+                "description": tool.get("description") or "",
+                "pinned_at": _now(),
+            }
+            self._save()
+            return PinStatus(PinState.NEW, current, current)
+        if pin["digest"] == current:
+            return PinStatus(PinState.MATCH, current, current)
+        observed = pin.get("observed") or {}
+        if observed.get("digest") != current:
+            pin["observed"] = {
+                "digest": current,
+                "description": tool.get("description") or "",
+                "seen_at": _now(),
+            }
+            self._save()
+        return PinStatus(PinState.CHANGED, str(pin["digest"]), current)
+
+    def entries(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Every pin as (server, tool, entry)."""
+        self._reload()
+        return [
+            (server, name, entry)
+            for server, tools in sorted(self._data["servers"].items())
+            for name, entry in sorted(tools.items())
+        ]
+
+    def _find(self, tool: str, server: str | None) -> tuple[str, dict[str, Any]]:
+        matches = [(s, e) for s, name, e in self.entries() if name == tool]
+        if server is not None:
+            matches = [(s, e) for s, e in matches if s == server]
+        if not matches:
+            raise KeyError(f"no pin for tool {tool!r}" + (f" on {server!r}" if server else ""))
+        if len(matches) > 1:
+            servers = ", ".join(s for s, _ in matches)
+            raise KeyError(f"tool {tool!r} is pinned for several servers ({servers}); name one")
+        return matches[0]
+
+    def approve(self, tool: str, server: str | None = None) -> str:
+        """Trust the changed definition last observed for ``tool``; returns its digest."""
+        found_server, entry = self._find(tool, server)
+        observed = entry.get("observed")
+        if not observed:
+            raise KeyError(f"tool {tool!r} has no changed definition to approve")
+        self._tools(found_server)[tool] = {
+            "digest": observed["digest"],
+            "description": observed.get("description", ""),
+            "pinned_at": _now(),
+        }
+        self._save()
+        return str(observed["digest"])
+
+    def remove(self, tool: str, server: str | None = None) -> None:
+        """Forget the pin: the next definition seen is pinned afresh."""
+        found_server, _entry = self._find(tool, server)
+        del self._tools(found_server)[tool]
+        self._save()

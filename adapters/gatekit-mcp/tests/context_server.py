@@ -1,0 +1,23 @@
+"""A server built with ``_compat.build_server`` whose one tool reports what the
+shim extracted from the request: the client's name and whether progress was asked."""
+
+from __future__ import annotations
+
+import anyio
+from gatekit_mcp._compat import Handlers, ToolCall, Wire, build_server, serve_stdio
+
+
+async def call_tool(call: ToolCall) -> Wire:
+    if call.progress is not None:
+        await call.progress(1, 2, "halfway")
+    text = f"client={call.client_name} progress={call.progress is not None} args={call.arguments}"
+    return {"content": [{"type": "text", "text": text}], "isError": False}
+
+
+async def list_tools(params: Wire) -> Wire:
+    return {"tools": [{"name": "whoami", "inputSchema": {"type": "object"}}]}
+
+
+if __name__ == "__main__":
+    server = build_server("context", "1.0", "be nice", Handlers(call_tool, list_tools))
+    anyio.run(serve_stdio, server)

@@ -1,0 +1,193 @@
+"""The gating proxy in-process, against the real upstream test server over stdio."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from gatekit_mcp import GatingProxy, PinStore, ProxyConfig
+from gatekit_mcp._compat import ToolCall, connect, stdio_upstream
+from gk_mcp_test_policy import ToolListPolicy
+from mcp_harness import UPSTREAM, harness_env, ran
+
+from gatekit import AsyncClient, CheckOutcome, LocalBackend, Status
+from gatekit.testing import MockBackend
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def gating_proxy(
+    tmp_path: Path, backend: Any, config: dict[str, Any] | None = None, **env: Any
+) -> AsyncIterator[GatingProxy]:
+    transport = stdio_upstream([sys.executable, str(UPSTREAM)], harness_env(tmp_path, **env))
+    async with connect(transport) as upstream:
+        yield GatingProxy(
+            upstream,
+            AsyncClient(backend),
+            ProxyConfig.model_validate(config or {}),
+            PinStore(tmp_path / "pins.json"),
+        )
+
+
+def call(name: str, **arguments: Any) -> ToolCall:
+    return ToolCall(name=name, arguments=arguments, client_name="test-host")
+
+
+def text(result: dict[str, Any]) -> str:
+    return " ".join(block["text"] for block in result["content"])
+
+
+async def test_actions_carry_the_configured_fields_and_the_mcp_context(tmp_path: Path) -> None:
+    backend = MockBackend(default="allow")
+    config = {
+        "toolset": "fs-v1",
+        "defaults": {"risk_level": "low", "data_sensitivity": "public"},
+        "tools": {"add": {"operation_class": "read", "systems_touched": ["calculator"]}},
+    }
+    async with gating_proxy(tmp_path, backend, config) as proxy:
+        result = await proxy.call_tool(call("add", a=1, b=2))
+        await proxy.call_tool(call("echo", text="x"))
+    assert result["structuredContent"] == {"total": 3, "note": "1+2"}
+    add, echo = (request.action for request in backend.requests)
+    assert (add.tool, add.arguments) == ("add", {"a": 1, "b": 2})
+    assert (add.risk_level.value, add.operation_class.value) == ("low", "read")
+    assert add.data_sensitivity.value == "public"
+    assert add.systems_touched == ["calculator"]
+    assert echo.systems_touched == ["upstream-test"]  # defaults to the server name
+    assert echo.metadata["mcp"] == {
+        "server": "upstream-test",
+        "toolset": "fs-v1",
+        "client": "test-host",
+    }
+
+
+async def test_a_retry_after_approval_runs_the_approved_call(tmp_path: Path) -> None:
+    backend = MockBackend(verdicts={"add": "review"})
+    config = {"review": {"wait_seconds": 0}}
+    async with gating_proxy(tmp_path, backend, config) as proxy:
+        first = await proxy.call_tool(call("add", a=1, b=2))
+        approval_id = first["_meta"]["gatekit/decision"]["approval_id"]
+        still_pending = await proxy.call_tool(call("add", a=1, b=2))
+        other_args = await proxy.call_tool(call("add", a=9, b=9))  # a different action
+        backend.approve(approval_id, reviewer="alice")
+        approved = await proxy.call_tool(call("add", a=1, b=2))
+        again = await proxy.call_tool(call("add", a=1, b=2))  # approvals are single-use
+    assert first["isError"]
+    assert approval_id in text(first)
+    assert still_pending["_meta"]["gatekit/decision"]["approval_id"] == approval_id
+    assert other_args["_meta"]["gatekit/decision"]["approval_id"] != approval_id
+    assert approved["structuredContent"] == {"total": 3, "note": "1+2"}
+    assert again["isError"]
+    assert "waiting for human review" in text(again)
+    assert ran(tmp_path) == ["add"]
+
+
+async def wait_until_pending(backend: MockBackend) -> str:
+    """Play the reviewer's inbox: poll until a review shows up (a human would look)."""
+    while not backend.pending():  # noqa: ASYNC110  (the backend has no event to wait on)
+        await anyio.sleep(0.02)
+    return backend.pending()[0].approval_id or ""
+
+
+async def test_a_review_rejected_while_waiting_is_refused(tmp_path: Path) -> None:
+    backend = MockBackend(verdicts={"echo": "review"})
+    config = {"review": {"wait_seconds": 10, "progress_interval": 0.05}}
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async def reviewer() -> None:
+        approval_id = await wait_until_pending(backend)
+        await anyio.sleep(0.2)
+        backend.reject(approval_id, reviewer="bob", comment="no")
+
+    async with gating_proxy(tmp_path, backend, config) as proxy, anyio.create_task_group() as tg:
+        tg.start_soon(reviewer)
+        result = await proxy.call_tool(
+            ToolCall(name="echo", arguments={"text": "x"}, progress=on_progress)
+        )
+    assert result["isError"]
+    assert "rejected" in text(result)
+    assert "bob" in text(result)
+    assert progress  # waited, and said so
+    assert ran(tmp_path) == []
+
+
+async def test_a_review_approved_while_waiting_runs(tmp_path: Path) -> None:
+    backend = MockBackend(verdicts={"echo": "review"})
+
+    async def reviewer() -> None:
+        backend.approve(await wait_until_pending(backend), reviewer="alice")
+
+    config = {"review": {"wait_seconds": 10}}
+    async with gating_proxy(tmp_path, backend, config) as proxy, anyio.create_task_group() as tg:
+        tg.start_soon(reviewer)
+        result = await proxy.call_tool(call("echo", text="approved"))
+    assert text(result) == "approved"
+    assert ran(tmp_path) == ["echo"]
+
+
+async def test_a_changed_definition_can_be_flagged_without_blocking(tmp_path: Path) -> None:
+    backend = MockBackend(default="allow")
+    async with gating_proxy(tmp_path, backend) as proxy:
+        await proxy.list_tools({})
+    config = {"pins": {"block_changed": False}}
+    async with gating_proxy(tmp_path, backend, config, variant="changed") as proxy:
+        listed = [tool["name"] for tool in (await proxy.list_tools({}))["tools"]]
+        result = await proxy.call_tool(call("echo", text="x"))
+    assert "echo" in listed
+    assert text(result) == "x"
+    request = backend.requests[-1]
+    assert request.action.metadata["mcp_pin"]["state"] == "changed"
+    flagged = [c for c in request.client_checks if c.name == "mcp.tool_definition_changed"]
+    assert [c.outcome for c in flagged] == [CheckOutcome.WARN]
+
+
+async def test_a_call_without_a_prior_list_still_checks_the_pin(tmp_path: Path) -> None:
+    backend = MockBackend(default="allow")
+    async with gating_proxy(tmp_path, backend) as proxy:
+        await proxy.call_tool(call("echo", text="pin me"))
+    async with gating_proxy(tmp_path, backend, variant="changed") as proxy:
+        result = await proxy.call_tool(call("echo", text="x"))
+    assert result["isError"]
+    assert "changed since it was pinned" in text(result)
+    assert backend.requests[-1].action.metadata["mcp_pin"]["state"] == "changed"
+    assert ran(tmp_path) == ["echo"]
+
+
+async def test_only_tools_policy_always_blocks_are_hidden(tmp_path: Path) -> None:
+    policy = ToolListPolicy(block={"delete_everything"}, review={"echo"})
+    async with gating_proxy(tmp_path, LocalBackend(policy=policy)) as proxy:
+        shown = {tool["name"] for tool in (await proxy.list_tools({}))["tools"]}
+        decisions_made = len(proxy.gate.client.backend.store.list(Status.BLOCKED))  # type: ignore[attr-defined]
+    assert "delete_everything" not in shown
+    assert {"echo", "add", "read_config", "fetch_page"} <= shown
+    assert decisions_made == 0  # the probe is a dry run: nothing recorded
+
+
+async def test_an_invalid_action_is_refused_without_running(tmp_path: Path) -> None:
+    backend = MockBackend(default="allow")
+    async with gating_proxy(tmp_path, backend) as proxy:
+        result = await proxy.call_tool(call("add", a=float("nan"), b=1))
+    assert result["isError"]
+    assert "refused" in text(result)
+    assert ran(tmp_path) == []
+
+
+async def test_result_findings_are_reported_with_the_outcome(tmp_path: Path) -> None:
+    backend = MockBackend(default="allow")
+    async with gating_proxy(tmp_path, backend) as proxy:
+        result = await proxy.call_tool(call("read_config"))
+    assert "[REDACTED:aws_access_key]" in text(result)
+    decision_id = backend.store.list()[0].decision_id
+    outcome = backend.store.outcome(decision_id)
+    assert outcome is not None
+    assert outcome.status == "success"
+    assert "secret:aws_access_key@result.content[0].text" in outcome.detail
