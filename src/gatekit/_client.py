@@ -351,21 +351,27 @@ class Client(_BaseClient):
             if time.monotonic() >= deadline:
                 raise ApprovalTimeout(decision, "no review within the allowed time")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            answer = self._call(self.backend.get_decision, decision.decision_id)
-            decision = self._checked(decision.action_digest, answer)
+            decision = self.refresh(decision)
         self._raise_unless_allowed(decision)
         return decision
+
+    def consume(self, decision: Decision, request: DecisionRequest) -> Decision:
+        """Just before running: raise unless ``decision`` lets ``request`` run. A
+        single-use decision (an approval, or one with an idempotency key) is
+        re-checked by the engine and used up; ``guard`` and ``intercept`` do this."""
+        self._raise_unless_allowed(decision)
+        if not self._needs_consume(decision):
+            return decision
+        answer = self._call(self.backend.consume, decision.decision_id, request)
+        used = self._checked(request.action_digest, answer)
+        self._raise_unless_allowed(used)
+        return used
 
     def _authorize(self, request: DecisionRequest, wait: bool, timeout: float | None) -> Decision:
         decision = self._decide(request)
         if decision.status is Status.PENDING_REVIEW and wait:
             decision = self.wait_for_approval(decision, timeout)
-        self._raise_unless_allowed(decision)
-        if self._needs_consume(decision):
-            answer = self._call(self.backend.consume, decision.decision_id, request)
-            decision = self._checked(request.action_digest, answer)
-            self._raise_unless_allowed(decision)
-        return decision
+        return self.consume(decision, request)
 
     @contextmanager
     def _guarded(
@@ -375,9 +381,9 @@ class Client(_BaseClient):
         try:
             yield decision
         except BaseException as error:
-            self._report_quietly(decision, self._outcome(error))
+            self.report(decision, self._outcome(error), quiet=True)
             raise
-        self._report_quietly(decision, self._outcome(None))
+        self.report(decision, self._outcome(None), quiet=True)
 
     def guard(
         self,
@@ -406,16 +412,21 @@ class Client(_BaseClient):
 
         return gated
 
-    def report(self, decision: Decision, outcome: Outcome | str) -> None:
-        """Record what happened after the action ran."""
-        self._call(self.backend.report, decision.decision_id, self._coerce_outcome(outcome))
-
-    def _report_quietly(self, decision: Decision, outcome: Outcome) -> None:
-        # The action already ran: a failed report must not look like a failed action.
+    def report(self, decision: Decision, outcome: Outcome | str, *, quiet: bool = False) -> None:
+        """Record what happened after the action ran. ``quiet`` logs a failure to
+        record instead of raising: the action already ran, and a failed report must
+        not look like a failed action."""
         try:
-            self.report(decision, outcome)
+            self._call(self.backend.report, decision.decision_id, self._coerce_outcome(outcome))
         except Exception as exc:
+            if not quiet:
+                raise
             logger.warning("gatekit: could not report outcome of %s: %s", decision.decision_id, exc)
+
+    def refresh(self, decision: Decision) -> Decision:
+        """The decision as the engine has it now (a reviewer may have acted)."""
+        answer = self._call(self.backend.get_decision, decision.decision_id)
+        return self._checked(decision.action_digest, answer)
 
     def ready(self) -> bool:
         try:
@@ -472,10 +483,19 @@ class AsyncClient(_BaseClient):
             if time.monotonic() >= deadline:
                 raise ApprovalTimeout(decision, "no review within the allowed time")
             await anyio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            answer = await self._call(self.backend.aget_decision, decision.decision_id)
-            decision = self._checked(decision.action_digest, answer)
+            decision = await self.refresh(decision)
         self._raise_unless_allowed(decision)
         return decision
+
+    async def consume(self, decision: Decision, request: DecisionRequest) -> Decision:
+        """See ``Client.consume``."""
+        self._raise_unless_allowed(decision)
+        if not self._needs_consume(decision):
+            return decision
+        answer = await self._call(self.backend.aconsume, decision.decision_id, request)
+        used = self._checked(request.action_digest, answer)
+        self._raise_unless_allowed(used)
+        return used
 
     async def _authorize(
         self, request: DecisionRequest, wait: bool, timeout: float | None
@@ -483,12 +503,7 @@ class AsyncClient(_BaseClient):
         decision = await self._decide(request)
         if decision.status is Status.PENDING_REVIEW and wait:
             decision = await self.wait_for_approval(decision, timeout)
-        self._raise_unless_allowed(decision)
-        if self._needs_consume(decision):
-            answer = await self._call(self.backend.aconsume, decision.decision_id, request)
-            decision = self._checked(request.action_digest, answer)
-            self._raise_unless_allowed(decision)
-        return decision
+        return await self.consume(decision, request)
 
     @asynccontextmanager
     async def _guarded(
@@ -499,9 +514,9 @@ class AsyncClient(_BaseClient):
             yield decision
         except BaseException as error:
             with anyio.CancelScope(shield=True):
-                await self._report_quietly(decision, self._outcome(error))
+                await self.report(decision, self._outcome(error), quiet=True)
             raise
-        await self._report_quietly(decision, self._outcome(None))
+        await self.report(decision, self._outcome(None), quiet=True)
 
     def guard(
         self,
@@ -526,15 +541,23 @@ class AsyncClient(_BaseClient):
 
         return gated
 
-    async def report(self, decision: Decision, outcome: Outcome | str) -> None:
+    async def report(
+        self, decision: Decision, outcome: Outcome | str, *, quiet: bool = False
+    ) -> None:
         """See ``Client.report``."""
-        await self._call(self.backend.areport, decision.decision_id, self._coerce_outcome(outcome))
-
-    async def _report_quietly(self, decision: Decision, outcome: Outcome) -> None:
         try:
-            await self.report(decision, outcome)
+            await self._call(
+                self.backend.areport, decision.decision_id, self._coerce_outcome(outcome)
+            )
         except Exception as exc:
+            if not quiet:
+                raise
             logger.warning("gatekit: could not report outcome of %s: %s", decision.decision_id, exc)
+
+    async def refresh(self, decision: Decision) -> Decision:
+        """See ``Client.refresh``."""
+        answer = await self._call(self.backend.aget_decision, decision.decision_id)
+        return self._checked(decision.action_digest, answer)
 
     async def ready(self) -> bool:
         try:

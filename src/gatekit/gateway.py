@@ -86,19 +86,19 @@ class _Tally:
 
     def __init__(self) -> None:
         self._lock = Lock()
-        self._statuses: dict[str, Status] = {}
+        self._latest: dict[str, Decision] = {}
 
     def record(self, decision: Decision) -> None:
         with self._lock:
-            self._statuses[decision.decision_id] = decision.status
+            self._latest[decision.decision_id] = decision
 
-    def pending(self) -> list[str]:
+    def pending(self) -> list[Decision]:
         with self._lock:
-            return [i for i, s in self._statuses.items() if s is Status.PENDING_REVIEW]
+            return [d for d in self._latest.values() if d.status is Status.PENDING_REVIEW]
 
     def summary(self, duration: float) -> RunSummary:
         with self._lock:
-            counts = Counter(status.value for status in self._statuses.values())
+            counts = Counter(decision.status.value for decision in self._latest.values())
         return RunSummary(**counts, duration=duration)
 
 
@@ -208,20 +208,20 @@ class Gateway:
                 raise TypeError("fn returned a coroutine: use `await gateway.arun(...)`")
         except BaseException as error:
             summary = self._settle(client, tally, started)
-            client._report_quietly(decision, self._outcome(error, summary))
+            client.report(decision, self._outcome(error, summary), quiet=True)
             raise
         summary = self._settle(client, tally, started)
-        client._report_quietly(decision, self._outcome(None, summary))
+        client.report(decision, self._outcome(None, summary), quiet=True)
         return RunResult(output=output, run_id=run_id, decision=decision, summary=summary)
 
     @staticmethod
     def _settle(client: Client, tally: _Tally, started: float) -> RunSummary:
         """The summary, with calls that went to review counted by how the review ended."""
         duration = time.monotonic() - started
-        for decision_id in tally.pending():
+        for decision in tally.pending():
             # Unknown to this client's backend (a tool used another one): it stays pending.
             with suppress(GatekitError):
-                tally.record(client._call(client.backend.get_decision, decision_id))
+                tally.record(client.refresh(decision))
         return tally.summary(duration)
 
     # -- async -------------------------------------------------------------------------
@@ -246,17 +246,17 @@ class Gateway:
         except BaseException as error:
             with anyio.CancelScope(shield=True):
                 summary = await self._asettle(client, tally, started)
-                await client._report_quietly(decision, self._outcome(error, summary))
+                await client.report(decision, self._outcome(error, summary), quiet=True)
             raise
         summary = await self._asettle(client, tally, started)
-        await client._report_quietly(decision, self._outcome(None, summary))
+        await client.report(decision, self._outcome(None, summary), quiet=True)
         return RunResult(output=output, run_id=run_id, decision=decision, summary=summary)
 
     @staticmethod
     async def _asettle(client: AsyncClient, tally: _Tally, started: float) -> RunSummary:
         """See ``_settle``."""
         duration = time.monotonic() - started
-        for decision_id in tally.pending():
+        for decision in tally.pending():
             with suppress(GatekitError):
-                tally.record(await client._call(client.backend.aget_decision, decision_id))
+                tally.record(await client.refresh(decision))
         return tally.summary(duration)

@@ -51,8 +51,8 @@ class McpToolBoundary:
         self.wait = wait
         self.timeout = timeout
         base = client if client is not None else default_client()
-        self._sync: Client = base._twin(Client)
-        self._async: AsyncClient = base._twin(AsyncClient)
+        self._sync: Client = base.as_sync()
+        self._async: AsyncClient = base.as_async()
 
     def action(self, tool_name: str, arguments: Mapping[str, Any], **fields: Any) -> Action:
         """The Action a call becomes (handy for tests and for logging)."""

@@ -94,7 +94,7 @@ class ToolGate:
         self.toolset = config.toolset or toolset
         # action digest -> decision id of a call left pending, so the model's
         # retry of the same call finds the (now approved) review.
-        self._pending: dict[str, str] = {}
+        self._pending: dict[str, Decision] = {}  # action digest → its open review
         self._fields: dict[str, dict[str, Any]] = {}  # per tool, from the config
 
     # -- actions -----------------------------------------------------------------
@@ -130,7 +130,9 @@ class ToolGate:
         if policy is None:
             return False
         try:
-            action = self.client._with_context(self.action(name, {}))
+            action = self.action(name, {}).model_copy(
+                update={"agent_id": self.client.settings.agent_id}
+            )
             evaluation = policy.evaluate(DecisionRequest.for_action(action))
         except Exception:
             return False  # unknown: show it; the call itself is still gated
@@ -163,8 +165,10 @@ class ToolGate:
         if pin is not None and pin.changed and self.config.pins.block_changed:
             # The engine was told (a blocking check) and should have blocked; a
             # backend that ignores client checks must not make this tool run.
-            await self.client._report_quietly(
-                decision, Outcome(status="error", detail="not run: tool definition changed")
+            await self.client.report(
+                decision,
+                Outcome(status="error", detail="not run: tool definition changed"),
+                quiet=True,
             )
             return error_result(
                 f"gatekit blocked this call: the definition of tool {call.name!r} changed since "
@@ -175,8 +179,8 @@ class ToolGate:
             result = await run()
         except BaseException as error:
             with anyio.CancelScope(shield=True):
-                await self.client._report_quietly(
-                    decision, Outcome(status="error", detail=type(error).__name__)
+                await self.client.report(
+                    decision, Outcome(status="error", detail=type(error).__name__), quiet=True
                 )
             raise
         return await self._shielded(call.name, decision, result)
@@ -187,7 +191,7 @@ class ToolGate:
             action = action.model_copy(
                 update={"metadata": {**action.metadata, "mcp_pin": pin.as_metadata()}}
             )
-        request = self.client._request(action)
+        request = self.client.prepare(action)
         if pin is None or not pin.changed:
             return request
         blocks = self.config.pins.block_changed
@@ -201,33 +205,27 @@ class ToolGate:
 
     async def _authorize(self, request: DecisionRequest, progress: ProgressFn | None) -> Decision:
         client = self.client
-        decision = await self._remembered(request) or await client._decide(request)
+        decision = await self._remembered(request) or await client.decide(request)
         if decision.status is Status.PENDING_REVIEW and self.config.review.wait_seconds > 0:
             decision = await self._wait(decision, progress)
         if decision.status is Status.PENDING_REVIEW:
-            self._remember(request.action_digest, decision.decision_id)
+            self._remember(decision)
             raise PendingReview(decision)
         self._pending.pop(request.action_digest, None)
-        client._raise_unless_allowed(decision)
-        if client._needs_consume(decision):
-            decision = await client._call(client.backend.aconsume, decision.decision_id, request)
-        return decision
+        return await client.consume(decision, request)
 
     async def _remembered(self, request: DecisionRequest) -> Decision | None:
-        decision_id = self._pending.get(request.action_digest)
-        if decision_id is None:
+        pending = self._pending.get(request.action_digest)
+        if pending is None:
             return None
         try:
-            decision: Decision = await self.client._call(
-                self.client.backend.aget_decision, decision_id
-            )
+            return await self.client.refresh(pending)
         except GatekitError:  # forgotten by the backend: decide afresh
             self._pending.pop(request.action_digest, None)
             return None
-        return decision
 
-    def _remember(self, digest: str, decision_id: str) -> None:
-        self._pending[digest] = decision_id
+    def _remember(self, decision: Decision) -> None:
+        self._pending[decision.action_digest] = decision
         while len(self._pending) > _MAX_REMEMBERED_REVIEWS:
             del self._pending[next(iter(self._pending))]
 
@@ -268,12 +266,12 @@ class ToolGate:
         verdict = shield_result(result, self.config.shields)
         status = "error" if result.get("isError") else "success"
         if not verdict.findings:
-            await self.client._report_quietly(decision, Outcome(status=status))
+            await self.client.report(decision, Outcome(status=status), quiet=True)
             return result
         action = "withheld" if verdict.blocked else "recorded"
         detail = f"result shields ({action}): {verdict.summary()}"
         logger.warning("gatekit: %s result of %s: %s", action, name, verdict.summary())
-        await self.client._report_quietly(decision, Outcome(status=status, detail=detail[:2000]))
+        await self.client.report(decision, Outcome(status=status, detail=detail[:2000]), quiet=True)
         if verdict.blocked:
             kinds = ", ".join(sorted({f"{f.kind} ({f.detector})" for f in verdict.blocked_by}))
             return error_result(
