@@ -96,9 +96,13 @@ def test_audit_records_are_written_with_the_change_and_only_then(db):
     store = db.open()
     audit = AuditLog(store, writer_id="w1")
     at = datetime.now(UTC)
-    store.create(_decision("dec_1", key="k"), ACTION, audit=audit.event("decision", "dec_1", {}, at))
+    store.create(
+        _decision("dec_1", key="k"), ACTION, audit=audit.event("decision", "dec_1", {}, at)
+    )
     # Losing the idempotency race or a compare-and-set writes no record.
-    store.create(_decision("dec_2", key="k"), ACTION, audit=audit.event("decision", "dec_2", {}, at))
+    store.create(
+        _decision("dec_2", key="k"), ACTION, audit=audit.event("decision", "dec_2", {}, at)
+    )
     store.update(
         "dec_1",
         expect_status=Status.APPROVED,
