@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gatekit._version import __version__
+from gatekit.cli import approvals, audit
 from gatekit.cli.demo import demo
 
 app = typer.Typer(
@@ -14,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(demo)
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()
