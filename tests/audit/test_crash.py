@@ -59,7 +59,8 @@ def test_killed_while_waiting_for_review_runs_once_after_restart(db, tmp_path):
     _wait_for(lambda: store.find_by_idempotency_key(KEY) is not None)
     _kill(agent)  # the decision is committed; the process dies before any execution
     pending = store.find_by_idempotency_key(KEY)
-    assert pending.status is Status.PENDING_REVIEW and _runs(tmp_path) == 0
+    assert pending.status is Status.PENDING_REVIEW
+    assert _runs(tmp_path) == 0
 
     approve = CliRunner().invoke(
         app,

@@ -35,7 +35,8 @@ def test_an_approval_made_elsewhere_is_used_once(make_backend):
     assert (approved.reviewer, approved.review_comment) == ("alice", "checked")
 
     seen = agent.decide(request)
-    assert seen.decision_id == pending.decision_id and seen.status is Status.APPROVED
+    assert seen.decision_id == pending.decision_id
+    assert seen.status is Status.APPROVED
     assert agent.consume(seen.decision_id, request).consumed_at is not None
     with pytest.raises(ApprovalConsumed):
         make_backend().consume(seen.decision_id, request)

@@ -61,7 +61,8 @@ def test_threads_racing_on_one_key_get_one_approval(make_backend):
     assert len({r.approval_id for r in results}) == 1
     decision, records = _decisions_for(backends[0].store, "race-1")
     assert decision.decision_id == results[0].decision_id
-    assert len(records) == 1 and len(backends[0].pending()) == 1
+    assert len(records) == 1
+    assert len(backends[0].pending()) == 1
 
 
 def test_approve_and_reject_racing_one_wins(make_backend):
@@ -75,7 +76,8 @@ def test_approve_and_reject_racing_one_wins(make_backend):
     )
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, Exception)]
-    assert len(winners) == 1 and len(losers) == 1
+    assert len(winners) == 1
+    assert len(losers) == 1
     assert isinstance(losers[0], ReviewConflict)
     final = make_backend().get_decision(pending.decision_id)
     assert final.status is winners[0].status
@@ -107,7 +109,7 @@ def _race_processes(db, tmp_path, tasks):
 
 def test_two_processes_racing_on_one_key_get_one_approval(db, tmp_path):
     results = _race_processes(db, tmp_path, [("decide", "proc-key"), ("decide", "proc-key")])
-    assert "error" not in results[0] and "error" not in results[1], results
+    assert all("error" not in result for result in results), results
     assert results[0] == results[1]
     store = db.open()
     decision, records = _decisions_for(store, "proc-key")
@@ -123,6 +125,6 @@ def test_two_processes_racing_approve_and_reject_one_wins(db, tmp_path, make_bac
     )
     winners = [r for r in results if "status" in r]
     losers = [r for r in results if "error" in r]
-    assert len(winners) == 1 and len(losers) == 1, results
+    assert (len(winners), len(losers)) == (1, 1), results
     assert losers[0]["error"] == "ReviewConflict"
     assert db.open().get(pending.decision_id).status.value == winners[0]["status"]

@@ -65,7 +65,8 @@ def test_update_is_compare_and_set(db):
     store.create(_decision("dec_1"), ACTION)
     won = store.update("dec_1", expect_status=Status.PENDING_REVIEW, status=Status.APPROVED)
     lost = other.update("dec_1", expect_status=Status.PENDING_REVIEW, status=Status.REJECTED)
-    assert won is not None and won.status is Status.APPROVED
+    assert won is not None
+    assert won.status is Status.APPROVED
     assert lost is None
     assert other.get("dec_1").status is Status.APPROVED
 
@@ -81,7 +82,8 @@ def test_consumption_happens_once(db):
     second = db.open().update(
         "dec_1", expect_status=Status.APPROVED, expect_unconsumed=True, consumed_at=now
     )
-    assert first is not None and first.consumed_at == now
+    assert first is not None
+    assert first.consumed_at == now
     assert second is None
 
 
