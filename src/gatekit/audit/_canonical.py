@@ -26,14 +26,19 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
+    # Loops rather than all(...) generators: this runs on every audit record.
     if value is None or isinstance(value, str | bool):
         return True
     if isinstance(value, int):
         return -_SAFE_INT <= value <= _SAFE_INT
     if isinstance(value, dict):
-        return all(
-            isinstance(key, str) and key.isascii() and _plain(item) for key, item in value.items()
-        )
+        for key, item in value.items():
+            if not (isinstance(key, str) and key.isascii() and _plain(item)):
+                return False
+        return True
     if isinstance(value, list | tuple):
-        return all(_plain(item) for item in value)
+        for item in value:
+            if not _plain(item):
+                return False
+        return True
     return False

@@ -143,7 +143,12 @@ class SqlStore:
             return updated
 
     def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]:
-        where, params = ("WHERE status = ? ", (status.value,)) if status else ("", ())
+        where: str
+        params: tuple[str, ...]
+        if status is Status.PENDING_REVIEW:  # spelled out so the partial index applies
+            where, params = "WHERE status = 'pending_review' ", ()
+        else:
+            where, params = ("WHERE status = ? ", (status.value,)) if status else ("", ())
         rows = self._all(
             f"SELECT decision FROM decisions {where}ORDER BY created_at DESC LIMIT ?",
             (*params, limit),

@@ -3,8 +3,8 @@
 
 CREATE TABLE decisions (
     decision_id     TEXT PRIMARY KEY,
-    approval_id     TEXT UNIQUE,
-    idempotency_key TEXT UNIQUE,
+    approval_id     TEXT,
+    idempotency_key TEXT,
     status          TEXT NOT NULL,
     created_at      TEXT NOT NULL,
     consumed_at     TEXT,
@@ -14,7 +14,12 @@ CREATE TABLE decisions (
     outcome         TEXT            -- the reported Outcome, JSON
 );
 
-CREATE INDEX decisions_by_status ON decisions (status, created_at);
+-- Partial indexes: most decisions have neither, and every index entry costs a write.
+CREATE UNIQUE INDEX decisions_by_approval ON decisions (approval_id)
+    WHERE approval_id IS NOT NULL;
+CREATE UNIQUE INDEX decisions_by_idempotency_key ON decisions (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX decisions_pending ON decisions (created_at) WHERE status = 'pending_review';
 
 CREATE TABLE audit_heads (
     writer_id TEXT PRIMARY KEY,
@@ -25,7 +30,7 @@ CREATE TABLE audit_heads (
 CREATE TABLE audit_records (
     writer_id   TEXT NOT NULL,
     seq         BIGINT NOT NULL,
-    record_id   TEXT NOT NULL UNIQUE,
+    record_id   TEXT NOT NULL,
     at          TEXT NOT NULL,
     kind        TEXT NOT NULL,
     decision_id TEXT,
@@ -33,8 +38,6 @@ CREATE TABLE audit_records (
     hash        TEXT NOT NULL,
     PRIMARY KEY (writer_id, seq)
 );
-
-CREATE INDEX audit_records_by_decision ON audit_records (decision_id);
 
 CREATE TABLE audit_checkpoints (
     writer_id TEXT NOT NULL,
