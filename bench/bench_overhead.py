@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gatekit import Client, LocalBackend, Settings
+from gatekit import Action, Client, DecisionRequest, LocalBackend, Outcome, Settings
 from gatekit.audit import AuditLog, load_public_keys, verify
 from gatekit.store import Store
 
@@ -59,6 +59,21 @@ def gated_overhead(label: str, backend: LocalBackend, calls: int, bare_p50: floa
     )
 
 
+def engine_only(label: str, backend: LocalBackend, calls: int) -> None:
+    """decide + report straight on the engine: what the store and audit cost, no client."""
+    request = DecisionRequest.for_action(
+        Action(tool="bench_read", risk_level="low", arguments={"x": 1}, agent_id="bench-agent")
+    )
+    success = Outcome(status="success")
+
+    def call(_: int) -> int:
+        backend.report(backend.decide(request).decision_id, success)
+        return 0
+
+    p50, p99 = _percentiles(_time_calls(call, calls))
+    print(f"{label:<34} engine decide+report p50 {p50:8.1f} µs  p99 {p99:8.1f} µs")
+
+
 def _fill(store: Store, writer: str, records: int) -> None:
     log = AuditLog(store, writer_id=writer)
     now = datetime.now(UTC)
@@ -88,6 +103,7 @@ def run_sqlite(calls: int, verify_records: int, bare_p50: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         backend = LocalBackend.from_settings(Settings(data_dir=Path(tmp)))
         gated_overhead("SQLite (WAL, synchronous=NORMAL)", backend, calls, bare_p50)
+        engine_only("SQLite", backend, calls)
         _fill(backend.store, "bench-fill", max(0, verify_records - 2 * calls))
         backend.close()
         backend = LocalBackend.from_settings(Settings(data_dir=Path(tmp)))
@@ -112,6 +128,7 @@ def run_postgres(calls: int, verify_records: int, bare_p50: float, url: str | No
             settings = Settings(data_dir=Path(tmp), database_url=url)
             backend = LocalBackend.from_settings(settings)
             gated_overhead("PostgreSQL (fsync on, pooled)", backend, calls, bare_p50)
+            engine_only("PostgreSQL", backend, calls)
             _fill(backend.store, "bench-fill", max(0, verify_records - 2 * calls))
             backend.close()
             backend = LocalBackend.from_settings(settings)
@@ -133,7 +150,9 @@ def main() -> None:
 
     bare_p50, bare_p99 = _percentiles(_time_calls(bare, args.calls))
     print(f"{'bare call':<34} p50 {bare_p50:8.2f} µs  p99 {bare_p99:8.2f} µs")
-    gated_overhead("in-memory store (no durability)", LocalBackend(), args.calls, bare_p50)
+    memory = LocalBackend()
+    gated_overhead("in-memory store (no durability)", memory, args.calls, bare_p50)
+    engine_only("in-memory store", memory, args.calls)
     run_sqlite(args.calls, args.verify_records, bare_p50)
     if not args.no_postgres:
         run_postgres(args.pg_calls, args.verify_records, bare_p50, args.database_url)

@@ -11,8 +11,10 @@ from gatekit import (
     Blocked,
     Client,
     DecisionRequest,
+    Outcome,
     ReviewConflict,
     Status,
+    ValidationError,
     Verdict,
 )
 from gatekit.policy import DefaultPolicy, Evaluation
@@ -134,3 +136,10 @@ def test_a_guarded_call_is_fully_audited(make_backend):
     decision = backend.store.find_by_idempotency_key("nightly-report")
     assert decision.record_id == records[0].record_id
     assert {r.decision_id for r in records} == {decision.decision_id}
+
+
+def test_an_outcome_for_an_unknown_decision_is_refused_and_not_recorded(make_backend):
+    backend = make_backend()
+    with pytest.raises(ValidationError, match="unknown decision"):
+        backend.report("dec_nope", Outcome(status="success"))
+    assert list(backend.store.audit_records()) == []

@@ -217,11 +217,11 @@ class LocalBackend:
         self.audit.committed()
 
     def report(self, decision_id: str, outcome: Outcome) -> None:
-        self.get_decision(decision_id)
         event = self.audit.event(
             "outcome", decision_id, audit_events.outcome_data(outcome), self._now()
         )
-        self.store.record_outcome(decision_id, outcome, audit=event)
+        if not self.store.record_outcome(decision_id, outcome, audit=event):
+            raise ValidationError(f"unknown decision {decision_id!r}", field="decision_id")
         self.audit.committed()
 
     def _expire_if_due(self, decision: Decision) -> Decision:

@@ -54,7 +54,9 @@ class Store(Protocol):
 
     def record_outcome(
         self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
-    ) -> None: ...
+    ) -> bool:
+        """Keep what happened; False (and no record) if the decision is unknown."""
+        ...
 
     def outcome(self, decision_id: str) -> Outcome | None: ...
 

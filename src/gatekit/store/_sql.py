@@ -157,14 +157,16 @@ class SqlStore:
 
     def record_outcome(
         self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
-    ) -> None:
+    ) -> bool:
         with self._write() as cur:
             cur.execute(
                 self._q("UPDATE decisions SET outcome = ? WHERE decision_id = ?"),
                 (outcome.model_dump_json(), decision_id),
             )
-            if audit is not None:
+            found = bool(cur.rowcount == 1)
+            if found and audit is not None:
                 self._append(cur, audit)
+            return found
 
     def outcome(self, decision_id: str) -> Outcome | None:
         row = self._one("SELECT outcome FROM decisions WHERE decision_id = ?", (decision_id,))

@@ -83,11 +83,14 @@ class MemoryStore:
 
     def record_outcome(
         self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
-    ) -> None:
+    ) -> bool:
         with self._lock:
+            if decision_id not in self._decisions:
+                return False
             self._outcomes[decision_id] = outcome
             if audit is not None:
                 self.append_audit(audit)
+            return True
 
     def outcome(self, decision_id: str) -> Outcome | None:
         return self._outcomes.get(decision_id)
