@@ -26,19 +26,20 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    # Loops rather than all(...) generators: this runs on every audit record.
-    if value is None or isinstance(value, str | bool):
+    # Exact type checks and loops rather than all(...): this runs on every audit record.
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return True
-    if isinstance(value, int):
-        return -_SAFE_INT <= value <= _SAFE_INT
-    if isinstance(value, dict):
+    if kind is int:
+        return bool(-_SAFE_INT <= value <= _SAFE_INT)
+    if kind is dict:
         for key, item in value.items():
-            if not (isinstance(key, str) and key.isascii() and _plain(item)):
+            if type(key) is not str or not key.isascii() or not _plain(item):
                 return False
         return True
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         for item in value:  # noqa: SIM110 - all() with a generator is slower here
             if not _plain(item):
                 return False
         return True
-    return False
+    return False  # floats, str/int subclasses, anything else: the exact library path
