@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
 
 from gatekit import Action, DecisionRequest, Outcome
-from gatekit.audit import KeyRing, load_public_keys, prune, verify
+from gatekit.audit import AuditLog, KeyRing, load_public_keys, prune, verify
 from gatekit.audit.export import JsonlSource
 from gatekit.cli import app
+from gatekit.store import MemoryStore
 
 runner = CliRunner()
 
@@ -125,3 +127,15 @@ def test_an_export_verifies_offline_and_its_edits_are_caught(db, make_backend, t
     )
     assert check.exit_code == 1
     assert "record seq 7" in " ".join(check.output.split())
+
+
+def test_a_quiet_writer_still_signs_within_the_interval(tmp_path):
+    store = MemoryStore()
+    log = AuditLog(store, writer_id="w", signer=KeyRing(tmp_path).signer(), checkpoint_interval=0.2)
+    store.append_audit(log.event("note", None, {}, datetime.now(UTC)))
+    log.committed()
+    deadline = time.monotonic() + 10
+    while not store.audit_checkpoints() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [cp.seq for cp in store.audit_checkpoints()] == [1]
+    log.close()

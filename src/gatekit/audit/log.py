@@ -55,6 +55,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
+        self._timer: threading.Timer | None = None
 
     def event(
         self, kind: str, decision_id: str | None, data: dict[str, Any], at: datetime
@@ -69,20 +70,34 @@ class AuditLog:
         )
 
     def committed(self) -> None:
-        """Count a committed record; sign a checkpoint when one is due."""
+        """Count a committed record; sign a checkpoint when one is due.
+
+        When one is not due yet, a timer makes sure a quiet process still signs
+        its last records within ``checkpoint_interval``.
+        """
         if self.signer is None:
             return
         with self._lock:
             self._since_checkpoint += 1
-            due = (
-                self._since_checkpoint >= self._every
-                or time.monotonic() - self._last_checkpoint >= self._interval
-            )
+            elapsed = time.monotonic() - self._last_checkpoint
+            due = self._since_checkpoint >= self._every or elapsed >= self._interval
+            if not due and self._timer is None:
+                self._timer = threading.Timer(self._interval - elapsed, self._on_timer)
+                self._timer.daemon = True
+                self._timer.start()
         if due:
-            try:
-                self.checkpoint()
-            except Exception as exc:  # the record is committed; signing retries next time
-                logger.warning("gatekit: audit checkpoint failed: %s", exc)
+            self._checkpoint_quietly()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+        self._checkpoint_quietly()
+
+    def _checkpoint_quietly(self) -> None:
+        try:
+            self.checkpoint()
+        except Exception as exc:  # the records are committed; signing retries next time
+            logger.warning("gatekit: audit checkpoint failed: %s", exc)
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the current head of this writer's chain (None if nothing new)."""
@@ -109,4 +124,8 @@ class AuditLog:
 
     def close(self) -> None:
         """Sign what was written since the last checkpoint (clean shutdown)."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         self.checkpoint()
