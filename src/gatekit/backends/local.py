@@ -6,6 +6,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio
 
 from gatekit._exceptions import (
     ApprovalConsumed,
@@ -30,6 +33,7 @@ from gatekit.policy import DefaultPolicy, Evaluation, Policy, apply_risk_floor
 from gatekit.store import MemoryStore, Store, open_store, reuse_for_same_action
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 _STATUS_FOR_VERDICT = {
     Verdict.ALLOW: Status.ALLOWED,
@@ -315,23 +319,29 @@ class LocalBackend:
         finally:
             self.store.close()
 
-    # The engine is in-process and its work is short; the async forms call the
-    # sync ones directly rather than paying for a thread hop on every call.
+    # In memory the engine's work is short: the async forms call the sync ones
+    # directly rather than paying for a thread hop. A durable store does I/O
+    # (disk, network), which must not block the event loop: it runs in a thread.
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if isinstance(self.store, MemoryStore):
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args)
 
     async def adecide(self, request: DecisionRequest) -> Decision:
-        return self.decide(request)
+        return await self._run(self.decide, request)
 
     async def aget_decision(self, decision_id: str) -> Decision:
-        return self.get_decision(decision_id)
+        return await self._run(self.get_decision, decision_id)
 
     async def aconsume(self, decision_id: str, request: DecisionRequest) -> Decision:
-        return self.consume(decision_id, request)
+        return await self._run(self.consume, decision_id, request)
 
     async def areport(self, decision_id: str, outcome: Outcome) -> None:
-        self.report(decision_id, outcome)
+        await self._run(self.report, decision_id, outcome)
 
     async def aready(self) -> bool:
         return self.ready()
 
     async def aclose(self) -> None:
-        self.close()
+        await self._run(self.close)
