@@ -48,8 +48,8 @@ def list_command(
             wanted = None if status == "all" else _status(status)
             decisions = [d for d in backend.store.list(wanted, limit) if d.approval_id]
         table = Table(title=f"approvals ({status})")
-        table.add_column("approval", overflow="fold")  # whole, so it can be copied
-        for column in ("tool", "status", "agent", "requested", "expires", "reason"):
+        table.add_column("approval", no_wrap=True, min_width=36)  # whole, to be copied
+        for column in ("tool", "status", "agent", "requested", "reason"):
             table.add_column(column)
         for decision in decisions:
             action = backend.store.get_action(decision.decision_id)
@@ -59,7 +59,6 @@ def list_command(
                 decision.status.value,
                 (action.agent_id if action else None) or "-",
                 decision.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                decision.expires_at.strftime("%Y-%m-%d %H:%M:%S") if decision.expires_at else "-",
                 escape(decision.reason),
             )
         console.print(table)
