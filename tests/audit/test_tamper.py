@@ -200,3 +200,11 @@ def test_a_rewritten_chain_fails_against_the_signed_checkpoints(logged):
     assert code == 1
     assert "record seq 5" in output
     assert "checkpoint" in output
+
+
+def test_deleting_the_oldest_records_outside_retention_is_caught(logged):
+    _sql(logged, "DELETE FROM audit_records WHERE seq <= 10")  # 10 is a checkpoint
+    code, output = _verify(logged)
+    assert code == 1
+    assert "record seq 11" in output
+    assert "outside retention" in output

@@ -177,6 +177,8 @@ def _start(
     anchor = next((cp for cp in cps if cp.seq == first.seq - 1), None)
     if anchor is None:
         raise _bad(first, f"records before seq {first.seq} are missing and no checkpoint anchors")
+    if cps[0].seq < anchor.seq:  # retention removes older checkpoints with the records
+        raise _bad(first, f"records before seq {first.seq} were deleted outside retention")
     while next_cp is not None and next_cp.seq <= anchor.seq:
         next_cp = next(pending, None)
     return first.seq, anchor.hash, next_cp
