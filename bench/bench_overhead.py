@@ -14,6 +14,7 @@ Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -148,6 +149,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="use this PostgreSQL instead of starting one")
     args = parser.parse_args()
 
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} (timings are wall-clock)")
     bare_p50, bare_p99 = _percentiles(_time_calls(bare, args.calls))
     print(f"{'bare call':<34} p50 {bare_p50:8.2f} µs  p99 {bare_p99:8.2f} µs")
     memory = LocalBackend()
