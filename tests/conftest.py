@@ -74,7 +74,16 @@ class PostgresServer:
             entry = pwd.getpwnam(user)
             os.chown(base, entry.pw_uid, entry.pw_gid)
         server = cls(bindir, base, _free_port(), user)
-        server._run(
+        try:
+            server._boot(fast)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def _boot(self, fast: bool) -> None:
+        base = self.base
+        self._run(
             "initdb",
             "-D",
             str(base / "data"),
@@ -85,10 +94,10 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
-        options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {base}"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {base}"
         if fast:  # tests need isolation, not durability across power loss
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        server._run(
+        self._run(
             "pg_ctl",
             "-D",
             str(base / "data"),
@@ -99,7 +108,6 @@ class PostgresServer:
             options,
             "start",
         )
-        return server
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://gatekit@127.0.0.1:{self.port}/{database}"
@@ -119,7 +127,7 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(RuntimeError):
             self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop")
         shutil.rmtree(self.base, ignore_errors=True)
 
@@ -127,7 +135,13 @@ class PostgresServer:
         command = [str(self.bindir / tool), *args]
         if self.user is not None:
             command = ["runuser", "-u", self.user, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, cwd=self.base, timeout=120)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=self.base, timeout=120)
+        if done.returncode != 0:
+            log = self.base / "log"
+            detail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(
+                f"{tool} failed ({done.returncode}): {done.stderr.strip()}\n{detail}"
+            )
 
 
 def _server_user() -> str:
