@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gatekit._exceptions import ConfigurationError
 from gatekit.store._base import Store, reuse_for_same_action
 from gatekit.store.memory import MemoryStore
 from gatekit.store.sqlite import SqliteStore
@@ -23,7 +24,9 @@ __all__ = ["MemoryStore", "SqliteStore", "Store", "open_store", "reuse_for_same_
 def open_store(settings: Settings) -> Store:
     """The store the settings ask for: PostgreSQL if ``database_url`` is set, else SQLite."""
     if settings.database_url:
-        from gatekit.store.postgres import PostgresStore  # psycopg is an optional extra
-
+        try:
+            from gatekit.store.postgres import PostgresStore  # psycopg is an optional extra
+        except ImportError as exc:
+            raise ConfigurationError(f"database_url is set, but {exc}") from exc
         return PostgresStore(settings.database_url)
     return SqliteStore.in_directory(settings.data_dir, synchronous=settings.sqlite_synchronous)
