@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import Field
@@ -41,6 +41,28 @@ class Settings(BaseSettings):
     )
     policy: Path | None = Field(
         default=None, description="Policy file for the embedded engine (reloaded when edited)."
+    )
+    # -- durable state and audit (the embedded engine) --
+    database_url: str | None = Field(
+        default=None, description="postgresql://… to share state; unset = SQLite in data_dir."
+    )
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        default="normal", description="normal survives a crash; full also a power loss."
+    )
+    writer_id: str | None = Field(
+        default=None, min_length=1, description="This process's audit chain; default: hostname."
+    )
+    audit_checkpoint_records: int = Field(
+        default=1000, gt=0, description="Sign a checkpoint after this many audit records."
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=60.0, gt=0, description="…or when this many seconds passed since the last one."
+    )
+    audit_retention_days: float | None = Field(
+        default=None, gt=0, description="`gatekit audit prune` drops records older than this."
+    )
+    separation_of_duties: bool = Field(
+        default=True, description="A reviewer may not approve an action of their own agent id."
     )
 
 

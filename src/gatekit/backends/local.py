@@ -7,6 +7,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio
 
 from gatekit._exceptions import (
     ApprovalConsumed,
@@ -25,6 +28,8 @@ from gatekit._models import (
     Verdict,
 )
 from gatekit._settings import Settings
+from gatekit.audit import AuditLog, KeyRing
+from gatekit.audit import events as audit_events
 from gatekit.policy import (
     Evaluation,
     Policy,
@@ -34,9 +39,10 @@ from gatekit.policy import (
     observe_review,
     rechecking,
 )
-from gatekit.store import MemoryStore, Store, reuse_for_same_action
+from gatekit.store import MemoryStore, Store, open_store, reuse_for_same_action
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 _STATUS_FOR_VERDICT = {
     Verdict.ALLOW: Status.ALLOWED,
@@ -58,6 +64,9 @@ class LocalBackend:
 
     ``approval_ttl`` bounds how long a review may take and an approval may wait
     to be used; past it the decision is ``expired``, which is a denial.
+    Every state change is committed together with its audit record. With
+    ``separation_of_duties``, a reviewer cannot approve an action requested
+    under their own agent id.
     """
 
     def __init__(
@@ -67,6 +76,8 @@ class LocalBackend:
         *,
         approval_ttl: float = 3600.0,
         clock: Clock = _utcnow,
+        audit: AuditLog | None = None,
+        separation_of_duties: bool = True,
     ) -> None:
         if approval_ttl <= 0:
             raise ValidationError("approval_ttl must be positive", field="approval_ttl")
@@ -74,6 +85,8 @@ class LocalBackend:
         self.store: Store = store or MemoryStore()
         self._approval_ttl = timedelta(seconds=approval_ttl)
         self._now = clock
+        self.audit = audit or AuditLog(self.store)
+        self._separation_of_duties = separation_of_duties
 
     # -- the decision path -------------------------------------------------
 
@@ -84,15 +97,39 @@ class LocalBackend:
             if existing is not None:
                 return self._expire_if_due(reuse_for_same_action(existing, request.action_digest))
         decision = self._new_decision(request, self._evaluate(request))
-        stored = self.store.create(decision, request.action)
+        event = self.audit.event(
+            "decision",
+            decision.decision_id,
+            audit_events.decision_data(decision, request.action),
+            decision.created_at,
+        )
+        decision = decision.model_copy(update={"record_id": event.record_id})
+        stored = self.store.create(decision, request.action, audit=event)
+        self.audit.committed()
         if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
             observe_decision(self.policy, stored, request.for_policy().action)
         return stored
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
-        """The embedded engine as configured by ``GATEKIT_*`` settings."""
-        return cls(policy=settings.policy, approval_ttl=settings.approval_ttl)
+        """The embedded engine as configured by ``GATEKIT_*`` settings: the policy file
+        (if any), durable state in SQLite under ``data_dir`` (or PostgreSQL at
+        ``database_url``), signed audit."""
+        store = open_store(settings)
+        audit = AuditLog(
+            store,
+            writer_id=settings.writer_id,
+            signer=KeyRing(settings.data_dir / "keys").signer(),
+            checkpoint_every=settings.audit_checkpoint_records,
+            checkpoint_interval=settings.audit_checkpoint_seconds,
+        )
+        return cls(
+            policy=settings.policy,
+            store=store,
+            approval_ttl=settings.approval_ttl,
+            audit=audit,
+            separation_of_duties=settings.separation_of_duties,
+        )
 
     def _evaluate(self, request: DecisionRequest) -> Evaluation:
         client_blocks = [c for c in request.client_checks if c.outcome is CheckOutcome.BLOCK]
@@ -158,6 +195,7 @@ class LocalBackend:
         """
         decision = self.get_decision(decision_id)
         if decision.action_digest != request.action_digest:
+            self._record_refusal(decision, "the action changed after it was decided")
             raise Blocked(decision, "the action changed after it was decided")
         if decision.status is Status.EXPIRED:
             raise ApprovalExpired(decision)
@@ -169,20 +207,42 @@ class LocalBackend:
         with rechecking():  # limits were charged when it was decided; not twice
             recheck = self._evaluate(request.model_copy(update={"action": stored_action}))
         if recheck.verdict is Verdict.BLOCK:
-            raise Blocked(decision, f"policy now blocks this action: {recheck.reason}")
+            reason = f"policy now blocks this action: {recheck.reason}"
+            self._record_refusal(decision, reason)
+            raise Blocked(decision, reason)
+        now = self._now()
+        event = self.audit.event(
+            "consume",
+            decision_id,
+            audit_events.status_data(decision, decision.status.value, "used"),
+            now,
+        )
         consumed = self.store.update(
             decision_id,
             expect_status=decision.status,
             expect_unconsumed=True,
-            consumed_at=self._now(),
+            audit=event,
+            consumed_at=now,
         )
         if consumed is None:
             raise ApprovalConsumed(decision, "this decision was already used")
+        self.audit.committed()
         return consumed
 
+    def _record_refusal(self, decision: Decision, reason: str) -> None:
+        data = audit_events.status_data(decision, decision.status.value, reason)
+        self.store.append_audit(
+            self.audit.event("consume_refused", decision.decision_id, data, self._now())
+        )
+        self.audit.committed()
+
     def report(self, decision_id: str, outcome: Outcome) -> None:
-        self.get_decision(decision_id)
-        self.store.record_outcome(decision_id, outcome)
+        event = self.audit.event(
+            "outcome", decision_id, audit_events.outcome_data(outcome), self._now()
+        )
+        if not self.store.record_outcome(decision_id, outcome, audit=event):
+            raise ValidationError(f"unknown decision {decision_id!r}", field="decision_id")
+        self.audit.committed()
 
     def _expire_if_due(self, decision: Decision) -> Decision:
         open_for_use = decision.status is Status.PENDING_REVIEW or (
@@ -190,13 +250,24 @@ class LocalBackend:
         )
         if not open_for_use or decision.expires_at is None or self._now() < decision.expires_at:
             return decision
+        reason = "the approval window closed"
+        event = self.audit.event(
+            "expire",
+            decision.decision_id,
+            audit_events.status_data(decision, Status.EXPIRED.value, reason),
+            self._now(),
+        )
         expired = self.store.update(
             decision.decision_id,
             expect_status=decision.status,
+            audit=event,
             status=Status.EXPIRED,
-            reason="the approval window closed",
+            reason=reason,
         )
-        return expired or self.get_decision(decision.decision_id)
+        if expired is None:
+            return self.get_decision(decision.decision_id)
+        self.audit.committed()
+        return expired
 
     # -- review --------------------------------------------------------------
 
@@ -216,10 +287,19 @@ class LocalBackend:
         if found is None:
             raise ValidationError(f"unknown approval {approval_id!r}", field="approval_id")
         decision = self._expire_if_due(found)
+        if verdict is Status.APPROVED:
+            self._check_separation_of_duties(decision, reviewer)
         reason = f"{verdict.value} by {reviewer}" + (f": {comment}" if comment else "")
+        event = self.audit.event(
+            "review",
+            decision.decision_id,
+            audit_events.review_data(decision, verdict.value, reviewer, comment),
+            self._now(),
+        )
         reviewed = self.store.update(
             decision.decision_id,
             expect_status=Status.PENDING_REVIEW,
+            audit=event,
             status=verdict,
             reviewer=reviewer,
             review_comment=comment or None,
@@ -231,8 +311,18 @@ class LocalBackend:
                 f"approval {approval_id} is already {current.status.value}"
                 + (f" (by {current.reviewer})" if current.reviewer else "")
             )
+        self.audit.committed()
         observe_review(self.policy, reviewed)
         return reviewed
+
+    def _check_separation_of_duties(self, decision: Decision, reviewer: str) -> None:
+        if not self._separation_of_duties:
+            return
+        action = self.store.get_action(decision.decision_id)
+        if action is not None and action.agent_id is not None and action.agent_id == reviewer:
+            raise ReviewConflict(
+                f"separation of duties: {reviewer!r} requested this action and cannot approve it"
+            )
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -240,25 +330,35 @@ class LocalBackend:
         return True
 
     def close(self) -> None:
-        self.store.close()
+        """Sign the audit log's last records, then release the store."""
+        try:
+            self.audit.close()
+        finally:
+            self.store.close()
 
-    # The engine is in-process and its work is short; the async forms call the
-    # sync ones directly rather than paying for a thread hop on every call.
+    # In memory the engine's work is short: the async forms call the sync ones
+    # directly rather than paying for a thread hop. A durable store does I/O
+    # (disk, network), which must not block the event loop: it runs in a thread.
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if isinstance(self.store, MemoryStore):
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args)
 
     async def adecide(self, request: DecisionRequest) -> Decision:
-        return self.decide(request)
+        return await self._run(self.decide, request)
 
     async def aget_decision(self, decision_id: str) -> Decision:
-        return self.get_decision(decision_id)
+        return await self._run(self.get_decision, decision_id)
 
     async def aconsume(self, decision_id: str, request: DecisionRequest) -> Decision:
-        return self.consume(decision_id, request)
+        return await self._run(self.consume, decision_id, request)
 
     async def areport(self, decision_id: str, outcome: Outcome) -> None:
-        self.report(decision_id, outcome)
+        await self._run(self.report, decision_id, outcome)
 
     async def aready(self) -> bool:
         return self.ready()
 
     async def aclose(self) -> None:
-        self.close()
+        await self._run(self.close)

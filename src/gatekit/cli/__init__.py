@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gatekit._version import __version__
+from gatekit.cli import approvals, audit
 from gatekit.cli.demo import demo
 from gatekit.cli.policy import policy_app
 
@@ -16,6 +17,8 @@ app = typer.Typer(
 )
 app.command()(demo)
 app.add_typer(policy_app, name="policy")
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()

@@ -1,20 +1,27 @@
 from __future__ import annotations
 
+import builtins
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from gatekit._exceptions import IdempotencyConflict
 from gatekit._models import Action, Decision, Outcome, Status
+from gatekit.audit._records import AuditEvent, AuditRecord, ChainHead, Checkpoint
 
 
 class Store(Protocol):
-    """Where the engine keeps decisions. Every method is atomic.
+    """Where the engine keeps decisions and the audit log. Every method is atomic.
 
     Implementations must make ``create`` and ``update`` safe under concurrent
     callers: two creates with the same idempotency key yield one decision, and
-    ``update`` is a compare-and-set that at most one racer wins.
+    ``update`` is a compare-and-set that at most one racer wins. An ``audit``
+    event passed to a write is appended to its writer's chain in the same
+    transaction, and only if the write happens.
     """
 
-    def create(self, decision: Decision, action: Action) -> Decision:
+    def create(
+        self, decision: Decision, action: Action, *, audit: AuditEvent | None = None
+    ) -> Decision:
         """Insert a decision. If its idempotency key is taken, return the stored
         decision when the action digest matches, else raise IdempotencyConflict."""
         ...
@@ -35,6 +42,7 @@ class Store(Protocol):
         *,
         expect_status: Status,
         expect_unconsumed: bool = False,
+        audit: AuditEvent | None = None,
         **changes: Any,
     ) -> Decision | None:
         """Apply ``changes`` only if the decision is still in ``expect_status``
@@ -44,7 +52,40 @@ class Store(Protocol):
 
     def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]: ...
 
-    def record_outcome(self, decision_id: str, outcome: Outcome) -> None: ...
+    def record_outcome(
+        self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
+    ) -> bool:
+        """Keep what happened; False (and no record) if the decision is unknown."""
+        ...
+
+    def outcome(self, decision_id: str) -> Outcome | None: ...
+
+    # -- the audit log ---------------------------------------------------------
+
+    def append_audit(self, event: AuditEvent) -> AuditRecord:
+        """Append a record that goes with no state change (e.g. a refused use)."""
+        ...
+
+    def audit_head(self, writer_id: str) -> ChainHead | None: ...
+
+    def audit_heads(self) -> builtins.list[ChainHead]: ...
+
+    def audit_records(
+        self, writer_id: str | None = None, after_seq: int = 0
+    ) -> Iterator[AuditRecord]:
+        """Records ordered by writer, then seq (``after_seq`` applies per writer)."""
+        ...
+
+    def audit_checkpoints(self, writer_id: str | None = None) -> builtins.list[Checkpoint]: ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        """Store a signed checkpoint; False if that position was already signed."""
+        ...
+
+    def prune_audit(self, writer_id: str, up_to_seq: int) -> int:
+        """Delete records up to ``up_to_seq`` (a checkpointed position) and the
+        checkpoints before it; the checkpoint at ``up_to_seq`` stays as anchor."""
+        ...
 
     def close(self) -> None: ...
 

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
+from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
 from gatekit.store._base import reuse_for_same_action
 
 
 class MemoryStore:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._decisions: dict[str, Decision] = {}
         self._actions: dict[str, Action] = {}
         self._by_key: dict[str, str] = {}
         self._by_approval: dict[str, str] = {}
         self._outcomes: dict[str, Outcome] = {}
+        self._chains: dict[str, list[AuditRecord]] = {}
+        self._heads: dict[str, ChainHead] = {}
+        self._checkpoints: dict[tuple[str, int], Checkpoint] = {}
 
-    def create(self, decision: Decision, action: Action) -> Decision:
+    def create(
+        self, decision: Decision, action: Action, *, audit: AuditEvent | None = None
+    ) -> Decision:
         with self._lock:
             key = decision.idempotency_key
             if key is not None and key in self._by_key:
@@ -30,6 +38,8 @@ class MemoryStore:
                 self._by_key[key] = decision.decision_id
             if decision.approval_id is not None:
                 self._by_approval[decision.approval_id] = decision.decision_id
+            if audit is not None:
+                self.append_audit(audit)
             return decision
 
     def get(self, decision_id: str) -> Decision | None:
@@ -52,6 +62,7 @@ class MemoryStore:
         *,
         expect_status: Status,
         expect_unconsumed: bool = False,
+        audit: AuditEvent | None = None,
         **changes: Any,
     ) -> Decision | None:
         with self._lock:
@@ -62,18 +73,77 @@ class MemoryStore:
                 return None
             updated = current.model_copy(update=changes)
             self._decisions[decision_id] = updated
+            if audit is not None:
+                self.append_audit(audit)
             return updated
 
     def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]:
         matching = [d for d in self._decisions.values() if status is None or d.status is status]
         return sorted(matching, key=lambda d: d.created_at, reverse=True)[:limit]
 
-    def record_outcome(self, decision_id: str, outcome: Outcome) -> None:
+    def record_outcome(
+        self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
+    ) -> bool:
         with self._lock:
+            if decision_id not in self._decisions:
+                return False
             self._outcomes[decision_id] = outcome
+            if audit is not None:
+                self.append_audit(audit)
+            return True
 
     def outcome(self, decision_id: str) -> Outcome | None:
         return self._outcomes.get(decision_id)
+
+    # -- the audit log ---------------------------------------------------------
+
+    def append_audit(self, event: AuditEvent) -> AuditRecord:
+        with self._lock:
+            head = self._heads.get(event.writer_id) or ChainHead(event.writer_id, 0, GENESIS)
+            record = event.seal(head.seq + 1, head.hash)
+            self._chains.setdefault(event.writer_id, []).append(record)
+            self._heads[event.writer_id] = ChainHead(event.writer_id, record.seq, record.hash)
+            return record
+
+    def audit_head(self, writer_id: str) -> ChainHead | None:
+        return self._heads.get(writer_id)
+
+    def audit_heads(self) -> builtins.list[ChainHead]:
+        return [self._heads[w] for w in sorted(self._heads)]
+
+    def audit_records(
+        self, writer_id: str | None = None, after_seq: int = 0
+    ) -> Iterator[AuditRecord]:
+        with self._lock:
+            writers = [writer_id] if writer_id else sorted(self._chains)
+            snapshot = [r for w in writers for r in self._chains.get(w, []) if r.seq > after_seq]
+        return iter(snapshot)
+
+    def audit_checkpoints(self, writer_id: str | None = None) -> builtins.list[Checkpoint]:
+        return [
+            cp
+            for key, cp in sorted(self._checkpoints.items())
+            if writer_id is None or key[0] == writer_id
+        ]
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        with self._lock:
+            key = (checkpoint.writer_id, checkpoint.seq)
+            if key in self._checkpoints:
+                return False
+            self._checkpoints[key] = checkpoint
+            return True
+
+    def prune_audit(self, writer_id: str, up_to_seq: int) -> int:
+        with self._lock:
+            if (writer_id, up_to_seq) not in self._checkpoints:
+                raise ValueError(f"no checkpoint at seq {up_to_seq} of writer {writer_id!r}")
+            chain = self._chains.get(writer_id, [])
+            kept = [r for r in chain if r.seq > up_to_seq]
+            self._chains[writer_id] = kept
+            for key in [k for k in self._checkpoints if k[0] == writer_id and k[1] < up_to_seq]:
+                del self._checkpoints[key]
+            return len(chain) - len(kept)
 
     def close(self) -> None:
         """Nothing to release."""

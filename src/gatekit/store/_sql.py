@@ -1,0 +1,291 @@
+"""What the SQLite and PostgreSQL stores share: every query and the audit append.
+
+Queries are written with ``?`` placeholders; a dialect rewrites them. Subclasses
+provide a write transaction (exclusive for the rows it locks) and a read scope.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from gatekit._models import Action, Decision, Outcome, Status
+from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
+from gatekit.store._base import reuse_for_same_action
+
+_DECISION_COLUMNS = (
+    "decision_id, approval_id, idempotency_key, status, created_at, consumed_at, agent_id,"
+    " decision, action"
+)
+_RECORD_COLUMNS = "writer_id, seq, record_id, at, kind, decision_id, body, hash"
+_CHECKPOINT_COLUMNS = "writer_id, seq, hash, at, key_id, body, signature"
+_PAGE = 5000
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds")
+
+
+class SqlStore:
+    """Store logic over a DB-API cursor. Subclasses set the dialect hooks below."""
+
+    placeholder = "?"
+    lock_rows = ""  # " FOR UPDATE" where rows can be locked individually
+
+    def _write(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _q(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        with self._read() as cur:
+            cur.execute(self._q(sql), params)
+            return cur.fetchone()
+
+    def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._read() as cur:
+            cur.execute(self._q(sql), params)
+            return list(cur.fetchall())
+
+    # -- decisions ---------------------------------------------------------------
+
+    def create(
+        self, decision: Decision, action: Action, *, audit: AuditEvent | None = None
+    ) -> Decision:
+        with self._write() as cur:
+            cur.execute(
+                self._q(
+                    f"INSERT INTO decisions ({_DECISION_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                ),
+                (
+                    decision.decision_id,
+                    decision.approval_id,
+                    decision.idempotency_key,
+                    decision.status.value,
+                    _iso(decision.created_at),
+                    _iso(decision.consumed_at),
+                    action.agent_id,
+                    decision.model_dump_json(),
+                    action.model_dump_json(),
+                ),
+            )
+            inserted = cur.rowcount == 1
+            if inserted and audit is not None:
+                self._append(cur, audit)
+        if inserted:
+            return decision
+        # Lost the race for the idempotency key: the winner's row is committed now.
+        existing = self.find_by_idempotency_key(decision.idempotency_key or "")
+        if existing is None:
+            raise RuntimeError(f"decision {decision.decision_id} could not be stored")
+        return reuse_for_same_action(existing, decision.action_digest)
+
+    def get(self, decision_id: str) -> Decision | None:
+        row = self._one("SELECT decision FROM decisions WHERE decision_id = ?", (decision_id,))
+        return None if row is None else Decision.model_validate_json(row[0])
+
+    def get_action(self, decision_id: str) -> Action | None:
+        row = self._one("SELECT action FROM decisions WHERE decision_id = ?", (decision_id,))
+        return None if row is None else Action.model_validate_json(row[0])
+
+    def find_by_approval(self, approval_id: str) -> Decision | None:
+        row = self._one("SELECT decision FROM decisions WHERE approval_id = ?", (approval_id,))
+        return None if row is None else Decision.model_validate_json(row[0])
+
+    def find_by_idempotency_key(self, key: str) -> Decision | None:
+        row = self._one("SELECT decision FROM decisions WHERE idempotency_key = ?", (key,))
+        return None if row is None else Decision.model_validate_json(row[0])
+
+    def update(
+        self,
+        decision_id: str,
+        *,
+        expect_status: Status,
+        expect_unconsumed: bool = False,
+        audit: AuditEvent | None = None,
+        **changes: Any,
+    ) -> Decision | None:
+        with self._write() as cur:
+            cur.execute(
+                self._q(f"SELECT decision FROM decisions WHERE decision_id = ?{self.lock_rows}"),
+                (decision_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            current = Decision.model_validate_json(row[0])
+            if current.status is not expect_status:
+                return None
+            if expect_unconsumed and current.consumed_at is not None:
+                return None
+            updated = current.model_copy(update=changes)
+            cur.execute(
+                self._q(
+                    "UPDATE decisions SET status = ?, consumed_at = ?, decision = ?"
+                    " WHERE decision_id = ?"
+                ),
+                (
+                    updated.status.value,
+                    _iso(updated.consumed_at),
+                    updated.model_dump_json(),
+                    decision_id,
+                ),
+            )
+            if audit is not None:
+                self._append(cur, audit)
+            return updated
+
+    def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]:
+        where: str
+        params: tuple[str, ...]
+        if status is Status.PENDING_REVIEW:  # spelled out so the partial index applies
+            where, params = "WHERE status = 'pending_review' ", ()
+        else:
+            where, params = ("WHERE status = ? ", (status.value,)) if status else ("", ())
+        rows = self._all(
+            f"SELECT decision FROM decisions {where}ORDER BY created_at DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [Decision.model_validate_json(row[0]) for row in rows]
+
+    def record_outcome(
+        self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
+    ) -> bool:
+        with self._write() as cur:
+            cur.execute(
+                self._q("UPDATE decisions SET outcome = ? WHERE decision_id = ?"),
+                (outcome.model_dump_json(), decision_id),
+            )
+            found = bool(cur.rowcount == 1)
+            if found and audit is not None:
+                self._append(cur, audit)
+            return found
+
+    def outcome(self, decision_id: str) -> Outcome | None:
+        row = self._one("SELECT outcome FROM decisions WHERE decision_id = ?", (decision_id,))
+        return None if row is None or row[0] is None else Outcome.model_validate_json(row[0])
+
+    # -- the audit log -------------------------------------------------------------
+
+    def _append(self, cur: Any, event: AuditEvent) -> AuditRecord:
+        """Seal ``event`` after its writer's head, in the caller's transaction."""
+        head_sql = self._q(f"SELECT seq, hash FROM audit_heads WHERE writer_id = ?{self.lock_rows}")
+        cur.execute(head_sql, (event.writer_id,))
+        head = cur.fetchone()
+        if head is None:
+            cur.execute(
+                self._q(
+                    "INSERT INTO audit_heads (writer_id, seq, hash) VALUES (?, 0, ?)"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                (event.writer_id, GENESIS),
+            )
+            cur.execute(head_sql, (event.writer_id,))
+            head = cur.fetchone()
+        record = event.seal(int(head[0]) + 1, head[1])
+        cur.execute(
+            self._q(
+                f"INSERT INTO audit_records ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                record.writer_id,
+                record.seq,
+                record.record_id,
+                record.at,
+                record.kind,
+                record.decision_id,
+                record.body,
+                record.hash,
+            ),
+        )
+        cur.execute(
+            self._q("UPDATE audit_heads SET seq = ?, hash = ? WHERE writer_id = ?"),
+            (record.seq, record.hash, record.writer_id),
+        )
+        return record
+
+    def append_audit(self, event: AuditEvent) -> AuditRecord:
+        with self._write() as cur:
+            return self._append(cur, event)
+
+    def audit_head(self, writer_id: str) -> ChainHead | None:
+        row = self._one(
+            "SELECT writer_id, seq, hash FROM audit_heads WHERE writer_id = ?", (writer_id,)
+        )
+        return None if row is None else ChainHead(row[0], int(row[1]), row[2])
+
+    def audit_heads(self) -> builtins.list[ChainHead]:
+        rows = self._all("SELECT writer_id, seq, hash FROM audit_heads ORDER BY writer_id", ())
+        return [ChainHead(row[0], int(row[1]), row[2]) for row in rows]
+
+    def audit_records(
+        self, writer_id: str | None = None, after_seq: int = 0
+    ) -> Iterator[AuditRecord]:
+        # Keyset pages: no cursor or lock is held while the caller consumes records.
+        writers = [writer_id] if writer_id else [h.writer_id for h in self.audit_heads()]
+        for writer in writers:
+            last = after_seq
+            while True:
+                rows = self._all(
+                    f"SELECT {_RECORD_COLUMNS} FROM audit_records"
+                    " WHERE writer_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (writer, last, _PAGE),
+                )
+                for row in rows:
+                    yield AuditRecord(row[0], int(row[1]), *row[2:])
+                if len(rows) < _PAGE:
+                    break
+                last = int(rows[-1][1])
+
+    def audit_checkpoints(self, writer_id: str | None = None) -> builtins.list[Checkpoint]:
+        where, params = ("WHERE writer_id = ? ", (writer_id,)) if writer_id else ("", ())
+        rows = self._all(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints {where}ORDER BY writer_id, seq",
+            params,
+        )
+        return [Checkpoint(row[0], int(row[1]), *row[2:]) for row in rows]
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        with self._write() as cur:
+            cur.execute(
+                self._q(
+                    f"INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                ),
+                (
+                    checkpoint.writer_id,
+                    checkpoint.seq,
+                    checkpoint.hash,
+                    checkpoint.at,
+                    checkpoint.key_id,
+                    checkpoint.body,
+                    checkpoint.signature,
+                ),
+            )
+            return bool(cur.rowcount == 1)
+
+    def prune_audit(self, writer_id: str, up_to_seq: int) -> int:
+        with self._write() as cur:
+            cur.execute(
+                self._q("SELECT 1 FROM audit_checkpoints WHERE writer_id = ? AND seq = ?"),
+                (writer_id, up_to_seq),
+            )
+            if cur.fetchone() is None:
+                raise ValueError(f"no checkpoint at seq {up_to_seq} of writer {writer_id!r}")
+            cur.execute(
+                self._q("DELETE FROM audit_records WHERE writer_id = ? AND seq <= ?"),
+                (writer_id, up_to_seq),
+            )
+            deleted = int(cur.rowcount)
+            cur.execute(
+                self._q("DELETE FROM audit_checkpoints WHERE writer_id = ? AND seq < ?"),
+                (writer_id, up_to_seq),
+            )
+            return deleted

@@ -1,0 +1,1 @@
+"""Versioned SQL migrations, ``NNNN_name.sql``, shared by SQLite and PostgreSQL."""
