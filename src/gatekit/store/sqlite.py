@@ -9,6 +9,7 @@ loss may drop the last commits. Use ``synchronous="full"`` to trade speed for th
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,16 @@ from gatekit.store._sql import SqlStore
 
 DB_FILE = "gatekit.db"
 Synchronous = Literal["normal", "full"]
+
+
+@contextmanager
+def _setup_lock(path: Path) -> Iterator[None]:
+    with path.with_name(path.name + ".setup-lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class SqliteStore(SqlStore):
@@ -38,10 +49,13 @@ class SqliteStore(SqlStore):
         self._db = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        with _setup_lock(self.path):
+            # Switching to WAL takes a lock SQLite's busy handler does not wait for,
+            # so processes opening a new database at once take turns here.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            with self._write() as cur:
+                migrate(cur)
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        with self._write() as cur:
-            migrate(cur)
 
     @classmethod
     def in_directory(cls, data_dir: Path | str, **options: object) -> SqliteStore:
