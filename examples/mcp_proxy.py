@@ -4,14 +4,12 @@
 
 The client below talks MCP over stdio to ``gatekit-mcp proxy``, which starts
 the upstream server (examples/mcp_upstream/records_server.py) and gates every
-tools/call. Per-tool action fields come from a small YAML config; the policy
-is the tiny ``example_backend`` below (it will be a policy file once the core
-reads them: ``gatekit-mcp proxy --policy policy.yaml …``).
+tools/call. Per-tool action fields come from a small YAML config, and the
+decisions from a policy file (``--policy``).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,9 +17,6 @@ from pathlib import Path
 import anyio
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-
-from gatekit import DecisionRequest, LocalBackend, OperationClass, RiskLevel, Verdict
-from gatekit.policy import Evaluation
 
 HERE = Path(__file__).parent
 
@@ -33,22 +28,19 @@ tools:
 review: {wait_seconds: 0}
 """
 
-
-class NoDeletes:
-    """This agent may read; it may never delete; anything else waits for a human."""
-
-    def evaluate(self, request: DecisionRequest) -> Evaluation:
-        action = request.action
-        if action.operation_class is OperationClass.DELETE:
-            return Evaluation(Verdict.BLOCK, "this agent may not delete data", ("no-deletes",))
-        if action.risk_level is RiskLevel.LOW:
-            return Evaluation(Verdict.ALLOW, "low-risk read", ("low-risk",))
-        return Evaluation(Verdict.REVIEW, "needs a human", ("review",))
-
-
-def example_backend() -> LocalBackend:
-    """Loaded by the proxy: --backend-factory mcp_proxy:example_backend."""
-    return LocalBackend(policy=NoDeletes())
+POLICY_YAML = """\
+version: 1
+default: review
+rules:
+  - id: no-deletes
+    match: {operations: [delete]}
+    verdict: block
+    reason: this agent may not delete data
+  - id: low-risk-reads
+    match: {operations: [read], risk_levels: [low]}
+    verdict: allow
+    reason: low-risk read
+"""
 
 
 def text_of(result: object) -> str:
@@ -58,22 +50,18 @@ def text_of(result: object) -> str:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "tools.yaml"
+        config, policy = Path(tmp) / "tools.yaml", Path(tmp) / "policy.yaml"
         config.write_text(TOOLS_YAML)
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        }
+        policy.write_text(POLICY_YAML)
         proxy = StdioServerParameters(
             command=sys.executable,
             args=[
                 "-m", "gatekit_mcp", "proxy",
                 "--config", str(config),
                 "--pins", str(Path(tmp) / "pins.json"),
-                "--backend-factory", "mcp_proxy:example_backend",
+                "--policy", str(policy),
                 "--", sys.executable, str(HERE / "mcp_upstream" / "records_server.py"),
             ],
-            env=env,
         )  # fmt: skip
         async with stdio_client(proxy) as (read, write), ClientSession(read, write) as session:
             await session.initialize()

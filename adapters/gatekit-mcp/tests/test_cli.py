@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from gatekit_mcp.cli import app
 from gatekit_mcp.pins import PinStore
 from typer.testing import CliRunner
-
-from gatekit import Settings
 
 runner = CliRunner()
 
@@ -25,17 +22,6 @@ def test_a_missing_policy_file_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["proxy", "--policy", str(tmp_path / "nope.yaml"), "--", "x"])
     assert result.exit_code == 2
     assert "policy file not found" in result.output
-
-
-@pytest.mark.skipif("policy" in Settings.model_fields, reason="the core reads policy files")
-def test_a_policy_file_is_refused_rather_than_ignored_until_the_core_reads_them(
-    tmp_path: Path,
-) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("rules: []\n")
-    result = runner.invoke(app, ["proxy", "--policy", str(policy), "--", "x"])
-    assert result.exit_code == 2
-    assert "does not support policy files yet" in result.output
 
 
 def test_an_invalid_tool_config_is_refused(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from gatekit import AsyncClient, Backend, ConfigurationError, Settings
+from gatekit import AsyncClient, Backend, ConfigurationError
 from gatekit_mcp._compat import http_upstream, stdio_upstream
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.pins import PinStore
@@ -40,18 +40,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _use_policy_file(policy: Path) -> None:
-    """Hand the policy file to the core through ``GATEKIT_POLICY``.
-
-    Refuses, rather than silently running the default policy, when this
-    gatekit-core has no policy-file setting.
-    """
+    """Hand the policy file to the core's embedded engine through ``GATEKIT_POLICY``."""
     if not policy.is_file():
         raise _fail(f"policy file not found: {policy}")
-    if "policy" not in Settings.model_fields:
-        raise _fail(
-            "this gatekit-core does not support policy files yet (no GATEKIT_POLICY setting); "
-            "run without --policy (default policy) or use --backend-factory"
-        )
     os.environ["GATEKIT_POLICY"] = str(policy.resolve())
 
 
