@@ -9,9 +9,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-mcp2"
 cd "$ROOT"
+source scripts/_uv.sh
 
 if [[ ! -x "$VENV/bin/python" ]]; then
-    uv venv --quiet --python 3.11 "$VENV"
+    uv venv --quiet --python "$(command -v python3)" "$VENV"
 fi
 uv pip install --quiet --python "$VENV/bin/python" \
     -e . -e adapters/gatekit-mcp "mcp>=2,<3" pytest pytest-timeout anyio pyyaml
