@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 
 import pydantic
-import rfc8785
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from gatekit._canonical import canonical_json
 from gatekit._exceptions import ValidationError
 
 __all__ = [
@@ -122,7 +122,7 @@ GOVERNANCE_FIELDS = frozenset(
 
 def canonical_digest(value: Any) -> str:
     """SHA-256 over the RFC 8785 canonical JSON of ``value``, as hex."""
-    return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+    return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
 def _check_json(value: Any, field: str) -> None:

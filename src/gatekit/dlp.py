@@ -7,6 +7,7 @@ so the policy engine's secret and PII shields can reuse them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -60,8 +61,8 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector("slack_token", "secret", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
     Detector("jwt", "secret", re.compile(r"\beyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")),
-    Detector("bearer_token", "secret", re.compile(r"(?i)\bbearer\s+[\w\-.~+/]{16,}=*")),
-    Detector("basic_auth", "secret", re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/]{12,}={0,2}")),
+    Detector("bearer_token", "secret", re.compile(r"\b(?i:bearer)\s+[\w\-.~+/]{16,}=*")),
+    Detector("basic_auth", "secret", re.compile(r"\b(?i:basic)\s+[A-Za-z0-9+/]{12,}={0,2}")),
     Detector(
         "credentials_in_url",
         "secret",
@@ -77,6 +78,10 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector("card_number", "pii", re.compile(r"\b\d(?:[ -]?\d){12,18}\b"), _digits_pass_luhn),
 )
+
+# One pass over a string tells whether any detector could match: most strings
+# carry nothing, and then no detector runs on them.
+_ANY_DETECTOR = re.compile("|".join(f"(?:{d.pattern.pattern})" for d in DETECTORS))
 
 # Keys whose values are secret whatever they look like, matched on whole words of
 # the key ("access_token", "apiKey", "DB-Password"), not on substrings, so that
@@ -102,6 +107,7 @@ _SECRET_WORDS = frozenset(
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
+@functools.lru_cache(maxsize=4096)  # the same argument names come back on every call
 def _is_secret_key(key: str) -> bool:
     words = [w.lower() for w in _WORD.findall(key)]
     pairs = (a + b for a, b in itertools.pairwise(words))
@@ -120,6 +126,8 @@ def _is_secret_field(key: str | None, value: Any) -> bool:
 
 
 def _matches(text: str) -> Iterator[Detector]:
+    if not _ANY_DETECTOR.search(text):
+        return
     for detector in DETECTORS:
         if any(detector.is_valid(m.group(0)) for m in detector.pattern.finditer(text)):
             yield detector
@@ -149,6 +157,8 @@ def _scan_text(text: str, path: str) -> list[Finding]:
 
 
 def _mask_text(text: str) -> str:
+    if not _ANY_DETECTOR.search(text):
+        return text
     for detector in DETECTORS:
         text = detector.pattern.sub(
             lambda m, d=detector: f"[REDACTED:{d.name}]" if d.is_valid(m.group(0)) else m.group(0),  # type: ignore[misc]

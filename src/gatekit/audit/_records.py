@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gatekit.audit._canonical import canonical_json
+from gatekit._canonical import canonical_json
 
 GENESIS = "0" * 64
 RECORD_VERSION = 1

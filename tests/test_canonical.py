@@ -7,8 +7,8 @@ import random
 import pytest
 import rfc8785
 
+from gatekit._canonical import _plain, canonical_json
 from gatekit._models import canonical_digest
-from gatekit.audit._canonical import _plain, canonical_json
 from gatekit.audit._records import AuditEvent
 
 ALPHABET = "aZ09 \"\\/\b\f\n\r\t\x00\x1f\x7féß€\u2028\U0001f600<>&'"

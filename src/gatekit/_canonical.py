@@ -1,4 +1,4 @@
-"""Canonical JSON (RFC 8785) bytes for audit records, fast for the common case.
+"""Canonical JSON (RFC 8785) bytes for digests and audit records, fast for the common case.
 
 The ``rfc8785`` library is exact but pure Python (tens of µs per record). For
 values made only of strings with ASCII keys, safe integers, booleans and null,
@@ -26,7 +26,7 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    # Exact type checks and loops rather than all(...): this runs on every audit record.
+    # Exact type checks and loops rather than all(...): this runs on every decision.
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
