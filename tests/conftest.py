@@ -267,3 +267,9 @@ def make_backend(db: Database) -> Callable[..., LocalBackend]:
         return backend
 
     return make
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Run a test once through Client and once through AsyncClient (see tests/gates.py)."""
+    return str(request.param)

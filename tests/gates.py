@@ -1,4 +1,8 @@
-"""One gated tool, built as a sync or an async function, so tests can run pairwise."""
+"""One gated tool, built as a sync or an async function, so tests can run pairwise.
+
+Tests take the ``kind`` fixture ("sync" or "async", from conftest.py) and build a
+``GatedTool(kind, backend, …)``: each such test runs once per kind.
+"""
 
 from __future__ import annotations
 

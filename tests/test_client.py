@@ -31,11 +31,6 @@ from gatekit.testing import MockBackend, capture_decisions
 from tests.gates import GatedTool
 
 
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def approve_when_pending(backend: LocalBackend, *, reject: bool = False) -> threading.Thread:
     """Play the reviewer from another thread, as a human would."""
 

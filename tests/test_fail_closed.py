@@ -23,11 +23,6 @@ from gatekit.testing import MockBackend
 from tests.gates import GatedTool
 
 
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 class AnswersWith(LocalBackend):
     """A backend whose decide() returns whatever it is given, valid or not."""
 
