@@ -96,7 +96,8 @@ class LocalBackend:
             existing = self.store.find_by_idempotency_key(key)
             if existing is not None:
                 return self._expire_if_due(reuse_for_same_action(existing, request.action_digest))
-        decision = self._new_decision(request, self._evaluate(request))
+        judged = request.for_policy()
+        decision = self._new_decision(request, self._evaluate(judged))
         event = self.audit.event(
             "decision",
             decision.decision_id,
@@ -107,7 +108,7 @@ class LocalBackend:
         stored = self.store.create(decision, request.action, audit=event)
         self.audit.committed()
         if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
-            observe_decision(self.policy, stored, request.for_policy().action)
+            observe_decision(self.policy, stored, judged.action)
         return stored
 
     @classmethod
@@ -132,6 +133,7 @@ class LocalBackend:
         )
 
     def _evaluate(self, request: DecisionRequest) -> Evaluation:
+        """The verdict for ``request`` as policy should judge it (``for_policy()``)."""
         client_blocks = [c for c in request.client_checks if c.outcome is CheckOutcome.BLOCK]
         if client_blocks:
             names = ", ".join(
@@ -144,7 +146,7 @@ class LocalBackend:
                 tuple(request.client_checks),
             )
         try:
-            evaluation = self.policy.evaluate(request.for_policy())
+            evaluation = self.policy.evaluate(request)
         except Exception as exc:  # a broken policy must deny, never allow
             return Evaluation(
                 Verdict.BLOCK,
@@ -203,9 +205,9 @@ class LocalBackend:
             raise ApprovalConsumed(decision, "this decision was already used")
         if not decision.allowed:
             raise Blocked(decision, f"decision is {decision.status.value}, not allowed")
-        stored_action = self.store.get_action(decision_id) or request.action
+        # The digest matched, so this is the very action that was decided.
         with rechecking():  # limits were charged when it was decided; not twice
-            recheck = self._evaluate(request.model_copy(update={"action": stored_action}))
+            recheck = self._evaluate(request.for_policy())
         if recheck.verdict is Verdict.BLOCK:
             reason = f"policy now blocks this action: {recheck.reason}"
             self._record_refusal(decision, reason)
