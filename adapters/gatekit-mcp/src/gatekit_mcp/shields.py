@@ -31,13 +31,12 @@ result: the model gets an error result instead).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gatekit.dlp import DETECTORS, mask_value, scan_value
+from gatekit.dlp import mask_value, scan_value
 from gatekit_mcp.config import ShieldMode, ShieldsConfig
 
 __all__ = ["INJECTION_PATTERNS", "ResultFinding", "ShieldVerdict", "shield_result"]
@@ -71,16 +70,6 @@ INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # One pass over each string finds out whether any pattern matches at all (the
 # common answer is no); only then is each pattern tried to name the finding.
 _ANY_INJECTION = re.compile("|".join(f"(?:{p.pattern})" for _, p in INJECTION_PATTERNS), _FLAGS)
-
-
-def _scoped(pattern: re.Pattern[str]) -> str:
-    source = pattern.pattern.removeprefix("(?i)")
-    return f"(?i:{source})" if pattern.flags & re.IGNORECASE else f"(?:{source})"
-
-
-# Every core DLP detector in one pattern: most results match none, and one pass
-# per string says so; only then does the full scan (with paths and checksums) run.
-_ANY_DETECTOR = re.compile("|".join(_scoped(d.pattern) for d in DETECTORS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,29 +133,8 @@ def _scanned_parts(result: dict[str, Any]) -> dict[str, Any]:
     return parts
 
 
-def _keys(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _keys(item)
-
-
-@functools.lru_cache(maxsize=4096)
-def _secret_key(key: str) -> bool:
-    """Is a value under this key secret whatever it looks like ("password", "api_key", …)?
-    Asked of the core with a stand-in value; the same keys come back call after call."""
-    return bool(scan_value({key: True}, "key"))
-
-
 def _dlp_findings(parts: dict[str, Any]) -> list[ResultFinding]:
-    suspect = any(_ANY_DETECTOR.search(text) for _, text in _strings(parts, "")) or any(
-        _secret_key(key) for key in _keys(parts)
-    )
-    if not suspect:
-        return []
+    # The core scan screens each string in one pass before running detectors.
     return [ResultFinding(f.category, f.detector, f.path) for f in scan_value(parts, "result")]
 
 
