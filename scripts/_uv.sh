@@ -1,9 +1,14 @@
-# Sourced by the other scripts: make `uv` available with nothing but python3.
+# Sourced by the other scripts: make `uv` available with nothing but python3,
+# without touching the system interpreter. uv is installed from PyPI into its own
+# virtual environment (.venv-tools/, ignored by git); the system site-packages
+# are never written to.
+TOOLS_VENV="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv-tools"
+
 uv() {
-  if ! python3 -m uv --version >/dev/null 2>&1; then
-    echo "installing uv with pip…" >&2
-    python3 -m pip install --quiet uv 2>/dev/null \
-      || python3 -m pip install --quiet --break-system-packages uv
+  if [[ ! -x "$TOOLS_VENV/bin/uv" ]]; then
+    echo "setup: installing uv from PyPI into $TOOLS_VENV (once)…" >&2
+    python3 -m venv "$TOOLS_VENV"
+    "$TOOLS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
   fi
-  python3 -m uv "$@"
+  "$TOOLS_VENV/bin/uv" "$@"
 }
