@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
@@ -20,7 +22,6 @@ from contextlib import (
     contextmanager,
 )
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
@@ -42,7 +43,7 @@ from gatekit._exceptions import (
 )
 from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest, Outcome, Status
 from gatekit._settings import FailMode, Settings, load_settings
-from gatekit.backends import Backend, LocalBackend
+from gatekit.backends import Backend, LocalBackend, ReviewBackend
 from gatekit.dlp import DlpMode, mask_value, scan_value
 
 __all__ = ["AsyncClient", "Client", "default_client", "intercept"]
@@ -64,12 +65,77 @@ _ERROR_FOR_STATUS: dict[Status, type[DecisionError]] = {
 }
 
 
+def _close_at_exit(owner: object, backend: Backend) -> None:
+    """Close ``backend`` when ``owner`` is collected or the interpreter exits, in the
+    process that opened it only (a forked child must not sign its parent's chain)."""
+    opened_in = os.getpid()
+
+    def close() -> None:
+        if os.getpid() == opened_in:
+            try:
+                backend.close()
+            except Exception as exc:  # at exit there is nobody left to raise to
+                logger.warning("gatekit: could not close the decision backend: %s", exc)
+
+    weakref.finalize(owner, close)
+
+
 def _poll_delays() -> Iterator[float]:
     """How long to wait between looks at a pending review: quick first, then 1 s."""
     delay = 0.05
     while True:
         yield delay
         delay = min(delay * 2, 1.0)
+
+
+class _ReviewCalls:
+    """A review backend's approve/reject, with positional arguments (for ``_call``)."""
+
+    def __init__(self, backend: ReviewBackend) -> None:
+        self._backend = backend
+
+    def approve(self, approval_id: str, reviewer: str, comment: str) -> Decision:
+        return self._backend.approve(approval_id, reviewer=reviewer, comment=comment)
+
+    def reject(self, approval_id: str, reviewer: str, comment: str) -> Decision:
+        return self._backend.reject(approval_id, reviewer=reviewer, comment=comment)
+
+
+class _Waiting:
+    """One wait for a reviewer: its deadline, and telling people what it waits for."""
+
+    REMIND_EVERY = 30.0  # seconds between reminders on the log
+
+    def __init__(self, decision: Decision, timeout: float) -> None:
+        self.decision = decision
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self._next_word = 0.0
+
+    def tell(self) -> None:
+        now = time.monotonic()
+        if now < self._next_word:
+            return
+        self._next_word = now + self.REMIND_EVERY
+        approval = self.decision.approval_id
+        logger.warning(
+            "gatekit: %s is waiting for human review (approval %s, up to %.0f s more); "
+            "approve with: gatekit approvals approve %s --reviewer <you>",
+            self.decision.tool,
+            approval,
+            max(0.0, self.deadline - now),
+            approval,
+        )
+
+    def over(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def bounded(self, delay: float) -> float:
+        return min(delay, max(0.0, self.deadline - time.monotonic()))
+
+
+def _client_blocks(request: DecisionRequest) -> bool:
+    return any(check.outcome is CheckOutcome.BLOCK for check in request.client_checks)
 
 
 class _CallSpec:
@@ -113,32 +179,21 @@ def _summaries(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class _BaseClient:
-    def __init__(
-        self,
-        backend: Backend | None = None,
-        *,
-        fail_mode: FailMode | str | None = None,
-        dlp_mode: DlpMode | str | None = None,
-        agent_id: str | None = None,
-        approval_timeout: float | None = None,
-        approval_ttl: float | None = None,
-        decision_timeout: float | None = None,
-        data_dir: Path | str | None = None,
-    ) -> None:
-        self.settings: Settings = load_settings(
-            fail_mode=fail_mode,
-            dlp_mode=dlp_mode,
-            agent_id=agent_id,
-            approval_timeout=approval_timeout,
-            approval_ttl=approval_ttl,
-            decision_timeout=decision_timeout,
-            data_dir=data_dir,
-        )
+    """``settings`` are any ``gatekit.Settings`` fields (``policy=``, ``data_dir=``,
+    ``database_url=``, ``fail_mode=``, …); they override the ``GATEKIT_*`` variables.
+    Without a ``backend``, the client runs the embedded engine those settings describe
+    and closes it (a final signed audit checkpoint) at interpreter exit."""
+
+    def __init__(self, backend: Backend | None = None, **settings: Any) -> None:
+        self.settings: Settings = load_settings(**settings)
         if backend is not None and not isinstance(backend, Backend):
             raise ConfigurationError(
                 f"backend must implement gatekit.backends.Backend, got {type(backend).__name__}"
             )
-        self.backend: Backend = backend or LocalBackend.from_settings(self.settings)
+        if backend is None:
+            backend = LocalBackend.from_settings(self.settings)
+            _close_at_exit(self, backend)
+        self.backend: Backend = backend
 
     # -- building requests -------------------------------------------------------
 
@@ -205,14 +260,53 @@ class _BaseClient:
             sent = sent.model_copy(update=masked)
         return sent, checks
 
+    def _preview_request(
+        self, action: Action | DecisionRequest | None, fields: dict[str, Any]
+    ) -> DecisionRequest:
+        """Like ``_prepared``, without spending the run's limits (a dry run)."""
+        if isinstance(action, DecisionRequest):
+            return self._prepared(action, fields)
+        with _context.run_limits_paused():
+            return self._prepared(action, fields)
+
+    def _reviews(self) -> _ReviewCalls:
+        backend = self.backend
+        if not isinstance(backend, ReviewBackend):
+            raise BackendError(f"{type(backend).__name__} does not accept reviews")
+        return _ReviewCalls(backend)
+
     # -- judging answers -----------------------------------------------------------
 
-    def _checked(self, action_digest: str, answer: object) -> Decision:
-        """The backend's answer, if it is a decision about this very action."""
+    @staticmethod
+    def _checked(request: DecisionRequest, answer: object) -> Decision:
+        """The backend's answer, if it is a valid decision about this very request.
+
+        Whatever a backend says, the client enforces what it knows itself: the
+        decision is for this action (digest and tool), a high- or critical-risk
+        action runs only with a human's approval, an approval has an id, and what
+        the client found blocking (DLP, run limits, a changed tool pin) stays so.
+        """
         if not isinstance(answer, Decision):
             raise BackendError(f"backend returned {type(answer).__name__}, not a Decision")
-        if answer.action_digest != action_digest:
+        if answer.action_digest != request.action_digest or answer.tool != request.action.tool:
             raise BackendError("backend returned a decision for a different action")
+        if not answer.allowed:
+            return answer
+        if answer.status is Status.ALLOWED and request.action.risk_level.never_auto_allowed:
+            raise BackendError(
+                f"backend allowed a {request.action.risk_level.value}-risk action without review"
+            )
+        if answer.status is Status.APPROVED and not answer.approval_id:
+            raise BackendError("backend returned an approval without an approval id")
+        if _client_blocks(request):
+            raise BackendError("backend allowed an action the client's own checks block")
+        return answer
+
+    @staticmethod
+    def _refreshed(previous: Decision, answer: object) -> Decision:
+        """A fresh look at ``previous``; ``consume`` judges it again before anything runs."""
+        if not isinstance(answer, Decision) or answer.action_digest != previous.action_digest:
+            raise BackendError("backend returned another decision than the one asked for")
         return answer
 
     def _on_failure(self, request: DecisionRequest, error: BackendError) -> Decision:
@@ -221,7 +315,8 @@ class _BaseClient:
         Even then, what the client itself found blocking (DLP, run limits) stays
         blocking: open mode covers a missing decision, not a known denial.
         """
-        known_denial = any(c.outcome is CheckOutcome.BLOCK for c in request.client_checks)
+        # Open mode never runs what needs a human, nor what the client itself blocks.
+        known_denial = _client_blocks(request) or request.action.risk_level.never_auto_allowed
         if self.settings.fail_mode is not FailMode.OPEN or known_denial:
             raise error
         logger.warning(
@@ -328,9 +423,7 @@ class Client(_BaseClient):
 
     def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(
-                request.action_digest, self._call(self.backend.decide, request)
-            )
+            decision = self._checked(request, self._call(self.backend.decide, request))
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -341,29 +434,46 @@ class Client(_BaseClient):
         (fail closed) when no valid decision can be had."""
         return self._decide(self._prepared(action, fields))
 
+    def preview(self, action: Action | DecisionRequest | None = None, /, **fields: Any) -> Decision:
+        """What ``decide`` would answer now, as a dry run: nothing is recorded and no
+        limit is spent (e.g. to hide tools that policy blocks). Raises BackendError
+        when no valid answer can be had; never fails open."""
+        request = self._preview_request(action, fields)
+        return self._checked(request, self._call(self.backend.preview, request))
+
     def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """Wait for a reviewer. Returns the approved decision or raises
-        Rejected, ApprovalExpired or ApprovalTimeout."""
-        deadline = time.monotonic() + self._timeout(timeout)
+        Rejected, ApprovalExpired or ApprovalTimeout (which carries the approval id).
+        Says at WARNING on the ``gatekit`` logger what it waits for, and how to approve."""
+        waiting = _Waiting(decision, self._timeout(timeout))
         for delay in _poll_delays():
             if decision.status is not Status.PENDING_REVIEW:
                 break
-            if time.monotonic() >= deadline:
+            waiting.tell()
+            if waiting.over():
                 raise ApprovalTimeout(decision, "no review within the allowed time")
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            time.sleep(waiting.bounded(delay))
             decision = self.refresh(decision)
         self._raise_unless_allowed(decision)
         return decision
+
+    def approve(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
+        """Record a human's approval (the backend must accept reviews)."""
+        return self._call(self._reviews().approve, approval_id, reviewer, comment)
+
+    def reject(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
+        """Record a human's rejection (the backend must accept reviews)."""
+        return self._call(self._reviews().reject, approval_id, reviewer, comment)
 
     def consume(self, decision: Decision, request: DecisionRequest) -> Decision:
         """Just before running: raise unless ``decision`` lets ``request`` run. A
         single-use decision (an approval, or one with an idempotency key) is
         re-checked by the engine and used up; ``guard`` and ``intercept`` do this."""
-        self._raise_unless_allowed(decision)
+        self._raise_unless_allowed(self._checked(request, decision))
         if not self._needs_consume(decision):
             return decision
         answer = self._call(self.backend.consume, decision.decision_id, request)
-        used = self._checked(request.action_digest, answer)
+        used = self._checked(request, answer)
         self._raise_unless_allowed(used)
         return used
 
@@ -426,7 +536,7 @@ class Client(_BaseClient):
     def refresh(self, decision: Decision) -> Decision:
         """The decision as the engine has it now (a reviewer may have acted)."""
         answer = self._call(self.backend.get_decision, decision.decision_id)
-        return self._checked(decision.action_digest, answer)
+        return self._refreshed(decision, answer)
 
     def ready(self) -> bool:
         try:
@@ -460,9 +570,7 @@ class AsyncClient(_BaseClient):
 
     async def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(
-                request.action_digest, await self._call(self.backend.adecide, request)
-            )
+            decision = self._checked(request, await self._call(self.backend.adecide, request))
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -474,26 +582,53 @@ class AsyncClient(_BaseClient):
         """See ``Client.decide``."""
         return await self._decide(self._prepared(action, fields))
 
+    async def preview(
+        self, action: Action | DecisionRequest | None = None, /, **fields: Any
+    ) -> Decision:
+        """See ``Client.preview``."""
+        request = self._preview_request(action, fields)
+        return self._checked(request, await self._call(self.backend.apreview, request))
+
     async def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """See ``Client.wait_for_approval``."""
-        deadline = time.monotonic() + self._timeout(timeout)
+        waiting = _Waiting(decision, self._timeout(timeout))
         for delay in _poll_delays():
             if decision.status is not Status.PENDING_REVIEW:
                 break
-            if time.monotonic() >= deadline:
+            waiting.tell()
+            if waiting.over():
                 raise ApprovalTimeout(decision, "no review within the allowed time")
-            await anyio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            await anyio.sleep(waiting.bounded(delay))
             decision = await self.refresh(decision)
         self._raise_unless_allowed(decision)
         return decision
 
+    async def approve(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
+        """See ``Client.approve``."""
+        approve = self._in_thread(self._reviews().approve)
+        return await self._call(approve, approval_id, reviewer, comment)
+
+    async def reject(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
+        """See ``Client.reject``."""
+        reject = self._in_thread(self._reviews().reject)
+        return await self._call(reject, approval_id, reviewer, comment)
+
+    @staticmethod
+    def _in_thread(fn: Callable[..., R]) -> Callable[..., Awaitable[R]]:
+        """A sync backend call, off the event loop (reviews have no async form)."""
+
+        async def call(*args: Any) -> R:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+        return call
+
     async def consume(self, decision: Decision, request: DecisionRequest) -> Decision:
         """See ``Client.consume``."""
-        self._raise_unless_allowed(decision)
+        self._raise_unless_allowed(self._checked(request, decision))
         if not self._needs_consume(decision):
             return decision
         answer = await self._call(self.backend.aconsume, decision.decision_id, request)
-        used = self._checked(request.action_digest, answer)
+        used = self._checked(request, answer)
         self._raise_unless_allowed(used)
         return used
 
@@ -557,7 +692,7 @@ class AsyncClient(_BaseClient):
     async def refresh(self, decision: Decision) -> Decision:
         """See ``Client.refresh``."""
         answer = await self._call(self.backend.aget_decision, decision.decision_id)
-        return self._checked(decision.action_digest, answer)
+        return self._refreshed(decision, answer)
 
     async def ready(self) -> bool:
         try:

@@ -62,6 +62,14 @@ class RunLimits:
             return self.parent.admit()
         return refusal
 
+    def peek(self) -> str | None:
+        """Why a call must not run now, without counting one (a dry run)."""
+        with self._lock:
+            refusal = self._refusal()
+        if refusal is None and self.parent is not None:
+            return self.parent.peek()
+        return refusal
+
     def _refusal(self) -> str | None:
         if self._deadline is not None and self._clock() >= self._deadline:
             return f"run limit: {self.max_duration:g} s elapsed"
@@ -80,6 +88,7 @@ class RunContext:
 
 _current_run: ContextVar[RunContext | None] = ContextVar("gatekit_run", default=None)
 _listeners: ContextVar[tuple[DecisionListener, ...]] = ContextVar("gatekit_listeners", default=())
+_limits_paused: ContextVar[bool] = ContextVar("gatekit_run_limits_paused", default=False)
 
 
 def current_run() -> RunContext | None:
@@ -104,10 +113,20 @@ def run_limit_checks() -> list[Check]:
     run = _current_run.get()
     if run is None or run.limits is None:
         return []
-    refusal = run.limits.admit()
+    refusal = run.limits.peek() if _limits_paused.get() else run.limits.admit()
     if refusal is None:
         return []
     return [Check(name="run.limit", outcome=CheckOutcome.BLOCK, detail=refusal)]
+
+
+@contextmanager
+def run_limits_paused() -> Iterator[None]:
+    """Requests prepared inside look at the run's limits without spending them."""
+    token = _limits_paused.set(True)
+    try:
+        yield
+    finally:
+        _limits_paused.reset(token)
 
 
 def propagate(fn: Callable[P, R]) -> Callable[P, R]:

@@ -9,7 +9,7 @@ Every error gatekit raises is a ``GatekitError``; catch that to catch them all.
     │   ├── PendingReview             a human must decide first (has .approval_id)
     │   ├── Rejected                  a reviewer said no
     │   ├── ApprovalExpired           the approval window closed before a decision or use
-    │   ├── ApprovalTimeout           we stopped waiting for a reviewer
+    │   ├── ApprovalTimeout           we stopped waiting for a reviewer (has .approval_id)
     │   └── ApprovalConsumed          a single-use approval was already used
     ├── BackendError                  no valid decision could be had (fail closed)
     │   └── TransportError            the network between client and server failed
@@ -89,7 +89,12 @@ class ApprovalExpired(DecisionError):
 
 
 class ApprovalTimeout(DecisionError):
-    """Waiting for a reviewer took longer than the caller allowed."""
+    """Waiting for a reviewer took longer than the caller allowed; the review stays
+    open under ``approval_id``."""
+
+    @property
+    def approval_id(self) -> str | None:
+        return self.decision.approval_id
 
 
 class ApprovalConsumed(DecisionError):

@@ -22,6 +22,7 @@ from pydantic import (
 
 from gatekit._canonical import canonical_json
 from gatekit._exceptions import ValidationError
+from gatekit._identity import canonical_identity
 
 __all__ = [
     "Action",
@@ -199,6 +200,13 @@ class Action(_Model):
             raise ValueError("system names must not be empty")
         return value
 
+    @field_validator("agent_id")
+    @classmethod
+    def _visible_agent_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            canonical_identity(value, field="agent_id")  # refuses invisible characters
+        return value
+
     @field_validator("arguments", "metadata")
     @classmethod
     def _json_only(
@@ -263,6 +271,13 @@ class DecisionRequest(_Model):
     action: Action
     action_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     client_checks: list[Check] = Field(default_factory=list)
+    review_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The call's stable name across retries: while its review is open "
+        "(pending, or approved and unused), a retry gets that review back instead of a new one.",
+    )
     # Set by Client.prepare and never serialized: the unmasked action, for an
     # engine in the same process (the values do not leave it that way).
     _unmasked: Action | None = PrivateAttr(default=None)
@@ -304,6 +319,7 @@ class Decision(_Model):
     retry_after: float | None = None
     trust_level: str | None = None
     idempotency_key: str | None = None
+    review_key: str | None = None
     failed_open: bool = Field(
         default=False,
         description="True when no valid decision could be had and fail_mode='open' let it through.",

@@ -1,5 +1,5 @@
-"""Defaults: ``Client()`` persists under ./.gatekit with nothing to start;
-``LocalBackend()`` stays in memory for unit tests."""
+"""Defaults: ``Client()`` and ``LocalBackend(…)`` persist under ./.gatekit with nothing
+to start, whatever else is passed; an in-memory store is only ever an explicit choice."""
 
 from __future__ import annotations
 
@@ -34,8 +34,49 @@ def test_the_default_client_keeps_state_under_dot_gatekit(tmp_path, monkeypatch)
     assert report.unsigned == {}  # close() signed the tail
 
 
-def test_local_backend_without_arguments_is_in_memory():
-    assert isinstance(LocalBackend().store, MemoryStore)
+def test_local_backend_is_durable_whatever_policy_is_given(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("default: allow\n")
+    for backend in (LocalBackend(), LocalBackend(policy=str(policy)), LocalBackend(policy)):
+        assert isinstance(backend.store, SqliteStore)
+        backend.close()
+
+
+def test_constructor_arguments_and_variables_are_one_set_of_settings(tmp_path):
+    """Every documented setting is accepted by the client's constructor."""
+    given = {
+        "fail_mode": "closed",
+        "dlp_mode": "mask",
+        "agent_id": "agent-1",
+        "data_dir": tmp_path / "state",
+        "approval_timeout": 5.0,
+        "approval_ttl": 60.0,
+        "decision_timeout": 2.0,
+        "policy": None,
+        "database_url": None,
+        "sqlite_synchronous": "full",
+        "writer_id": "writer-a",
+        "audit_checkpoint_records": 10,
+        "audit_checkpoint_seconds": 5.0,
+        "audit_retention_days": 30.0,
+        "separation_of_duties": False,
+    }
+    assert set(given) == set(Settings.model_fields)
+    with Client(**given) as client:
+        for name, value in given.items():
+            if value is not None:
+                assert getattr(client.settings, name) == value, name
+    assert (tmp_path / "state" / "gatekit.db").exists()
+
+
+def test_an_unknown_setting_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="polcy"):
+        Client(polcy="policy.yaml")
+
+
+def test_an_in_memory_store_is_an_explicit_choice():
+    backend = LocalBackend(store=MemoryStore())
+    assert isinstance(backend.store, MemoryStore)
 
 
 def test_a_database_url_that_is_not_postgresql_is_refused(tmp_path):

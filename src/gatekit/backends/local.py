@@ -1,72 +1,33 @@
-"""The embedded engine: policy + store, in this process, nothing to start."""
+"""The embedded engine: an ``Engine`` in this process, nothing to start."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio
 
-from gatekit._exceptions import (
-    ApprovalConsumed,
-    ApprovalExpired,
-    Blocked,
-    ReviewConflict,
-    ValidationError,
-)
-from gatekit._models import (
-    Check,
-    CheckOutcome,
-    Decision,
-    DecisionRequest,
-    Outcome,
-    Status,
-    Verdict,
-)
-from gatekit._settings import Settings
-from gatekit.audit import AuditLog, KeyRing
-from gatekit.audit import events as audit_events
-from gatekit.policy import (
-    Evaluation,
-    Policy,
-    apply_risk_floor,
-    as_policy,
-    observe_decision,
-    observe_review,
-    rechecking,
-)
-from gatekit.store import MemoryStore, Store, open_store, reuse_for_same_action
+from gatekit._models import Decision, DecisionRequest, Outcome
+from gatekit._settings import Settings, load_settings
+from gatekit.audit import AuditLog
+from gatekit.engine import Engine
+from gatekit.engine.core import _utcnow
+from gatekit.policy import Policy
+from gatekit.store import MemoryStore, Store
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
-
-_STATUS_FOR_VERDICT = {
-    Verdict.ALLOW: Status.ALLOWED,
-    Verdict.REVIEW: Status.PENDING_REVIEW,
-    Verdict.BLOCK: Status.BLOCKED,
-}
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 class LocalBackend:
-    """Decides in-process. Safe to share between threads.
+    """A thin in-process transport to an ``Engine``. Safe to share between threads.
 
-    ``approval_ttl`` bounds how long a review may take and an approval may wait
-    to be used; past it the decision is ``expired``, which is a denial.
-    Every state change is committed together with its audit record. With
-    ``separation_of_duties``, a reviewer cannot approve an action requested
-    under their own agent id.
+    With no ``store``, state is durable, as ``GATEKIT_*`` settings (or ``settings``)
+    describe: SQLite under ``data_dir`` or PostgreSQL at ``database_url``, with a
+    signed audit log. An in-memory store is only ever an explicit choice
+    (``store=MemoryStore()``). ``policy`` is a policy object, a policy file path
+    (reloaded when edited), or None for the settings' policy file or the default.
     """
 
     def __init__(
@@ -74,281 +35,84 @@ class LocalBackend:
         policy: Policy | str | os.PathLike[str] | None = None,
         store: Store | None = None,
         *,
-        approval_ttl: float = 3600.0,
-        clock: Clock = _utcnow,
+        settings: Settings | None = None,
+        approval_ttl: float | None = None,
+        clock: Callable[[], datetime] = _utcnow,
         audit: AuditLog | None = None,
-        separation_of_duties: bool = True,
+        separation_of_duties: bool | None = None,
     ) -> None:
-        if approval_ttl <= 0:
-            raise ValidationError("approval_ttl must be positive", field="approval_ttl")
-        self.policy: Policy = as_policy(policy)  # a path: a policy file, reloaded on edit
-        self.store: Store = store or MemoryStore()
-        self._approval_ttl = timedelta(seconds=approval_ttl)
-        self._now = clock
-        self.audit = audit or AuditLog(self.store)
-        self._separation_of_duties = separation_of_duties
-
-    # -- the decision path -------------------------------------------------
-
-    def decide(self, request: DecisionRequest) -> Decision:
-        key = request.action.idempotency_key
-        if key is not None:
-            existing = self.store.find_by_idempotency_key(key)
-            if existing is not None:
-                return self._expire_if_due(reuse_for_same_action(existing, request.action_digest))
-        judged = request.for_policy()
-        decision = self._new_decision(request, self._evaluate(judged))
-        event = self.audit.event(
-            "decision",
-            decision.decision_id,
-            audit_events.decision_data(decision, request.action),
-            decision.created_at,
+        given = {"approval_ttl": approval_ttl, "separation_of_duties": separation_of_duties}
+        settings = (settings or load_settings()).model_copy(
+            update={name: value for name, value in given.items() if value is not None}
         )
-        decision = decision.model_copy(update={"record_id": event.record_id})
-        stored = self.store.create(decision, request.action, audit=event)
-        self.audit.committed()
-        if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
-            observe_decision(self.policy, stored, judged.action)
-        return stored
+        self.engine = Engine.from_settings(
+            settings, policy=policy, store=store, audit=audit, clock=clock
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
-        """The embedded engine as configured by ``GATEKIT_*`` settings: the policy file
-        (if any), durable state in SQLite under ``data_dir`` (or PostgreSQL at
-        ``database_url``), signed audit."""
-        store = open_store(settings)
-        audit = AuditLog(
-            store,
-            writer_id=settings.writer_id,
-            signer=KeyRing(settings.data_dir / "keys").signer(),
-            checkpoint_every=settings.audit_checkpoint_records,
-            checkpoint_interval=settings.audit_checkpoint_seconds,
-        )
-        return cls(
-            policy=settings.policy,
-            store=store,
-            approval_ttl=settings.approval_ttl,
-            audit=audit,
-            separation_of_duties=settings.separation_of_duties,
-        )
+        """The embedded engine as ``GATEKIT_*`` settings configure it."""
+        return cls(settings=settings)
 
-    def _evaluate(self, request: DecisionRequest) -> Evaluation:
-        """The verdict for ``request`` as policy should judge it (``for_policy()``)."""
-        client_blocks = [c for c in request.client_checks if c.outcome is CheckOutcome.BLOCK]
-        if client_blocks:
-            names = ", ".join(
-                sorted({f"{c.name} ({c.detail})" if c.detail else c.name for c in client_blocks})
-            )
-            return Evaluation(
-                Verdict.BLOCK,
-                f"blocked by client checks: {names}",
-                (),
-                tuple(request.client_checks),
-            )
-        try:
-            evaluation = self.policy.evaluate(request)
-        except Exception as exc:  # a broken policy must deny, never allow
-            return Evaluation(
-                Verdict.BLOCK,
-                "policy evaluation failed",
-                (),
-                (
-                    Check(
-                        name="policy.error", outcome=CheckOutcome.BLOCK, detail=type(exc).__name__
-                    ),
-                ),
-            )
-        evaluation = apply_risk_floor(evaluation, request.action.risk_level)
-        if request.client_checks:
-            evaluation = replace(evaluation, checks=(*request.client_checks, *evaluation.checks))
-        return evaluation
+    @property
+    def policy(self) -> Policy:
+        return self.engine.policy
 
-    def _new_decision(self, request: DecisionRequest, evaluation: Evaluation) -> Decision:
-        status = _STATUS_FOR_VERDICT[evaluation.verdict]
-        now = self._now()
-        needs_review = status is Status.PENDING_REVIEW
-        return Decision(
-            decision_id=_new_id("dec"),
-            status=status,
-            reason=evaluation.reason,
-            tool=request.action.tool,
-            action_digest=request.action_digest,
-            created_at=now,
-            rule_ids=list(evaluation.rule_ids),
-            checks=list(evaluation.checks),
-            approval_id=_new_id("apr") if needs_review else None,
-            expires_at=now + self._approval_ttl if needs_review else None,
-            retry_after=evaluation.retry_after,
-            trust_level=evaluation.trust_level,
-            idempotency_key=request.action.idempotency_key,
-        )
+    @property
+    def store(self) -> Store:
+        return self.engine.store
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.engine.audit
+
+    # -- the Backend protocol -------------------------------------------------------
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        return self.engine.decide(request)
+
+    def preview(self, request: DecisionRequest) -> Decision:
+        return self.engine.preview(request)
 
     def get_decision(self, decision_id: str) -> Decision:
-        decision = self.store.get(decision_id)
-        if decision is None:
-            raise ValidationError(f"unknown decision {decision_id!r}", field="decision_id")
-        return self._expire_if_due(decision)
+        return self.engine.get_decision(decision_id)
 
     def consume(self, decision_id: str, request: DecisionRequest) -> Decision:
-        """Re-check just before execution, then mark the decision used.
-
-        Refuses a changed action, a used or expired approval, and an action the
-        current policy now blocks.
-        """
-        decision = self.get_decision(decision_id)
-        if decision.action_digest != request.action_digest:
-            self._record_refusal(decision, "the action changed after it was decided")
-            raise Blocked(decision, "the action changed after it was decided")
-        if decision.status is Status.EXPIRED:
-            raise ApprovalExpired(decision)
-        if decision.consumed_at is not None:
-            raise ApprovalConsumed(decision, "this decision was already used")
-        if not decision.allowed:
-            raise Blocked(decision, f"decision is {decision.status.value}, not allowed")
-        # The digest matched, so this is the very action that was decided.
-        with rechecking():  # limits were charged when it was decided; not twice
-            recheck = self._evaluate(request.for_policy())
-        if recheck.verdict is Verdict.BLOCK:
-            reason = f"policy now blocks this action: {recheck.reason}"
-            self._record_refusal(decision, reason)
-            raise Blocked(decision, reason)
-        now = self._now()
-        event = self.audit.event(
-            "consume",
-            decision_id,
-            audit_events.status_data(decision, decision.status.value, "used"),
-            now,
-        )
-        consumed = self.store.update(
-            decision_id,
-            expect_status=decision.status,
-            expect_unconsumed=True,
-            audit=event,
-            consumed_at=now,
-        )
-        if consumed is None:
-            raise ApprovalConsumed(decision, "this decision was already used")
-        self.audit.committed()
-        return consumed
-
-    def _record_refusal(self, decision: Decision, reason: str) -> None:
-        data = audit_events.status_data(decision, decision.status.value, reason)
-        self.store.append_audit(
-            self.audit.event("consume_refused", decision.decision_id, data, self._now())
-        )
-        self.audit.committed()
+        return self.engine.consume(decision_id, request)
 
     def report(self, decision_id: str, outcome: Outcome) -> None:
-        event = self.audit.event(
-            "outcome", decision_id, audit_events.outcome_data(outcome), self._now()
-        )
-        if not self.store.record_outcome(decision_id, outcome, audit=event):
-            raise ValidationError(f"unknown decision {decision_id!r}", field="decision_id")
-        self.audit.committed()
-
-    def _expire_if_due(self, decision: Decision) -> Decision:
-        open_for_use = decision.status is Status.PENDING_REVIEW or (
-            decision.status is Status.APPROVED and decision.consumed_at is None
-        )
-        if not open_for_use or decision.expires_at is None or self._now() < decision.expires_at:
-            return decision
-        reason = "the approval window closed"
-        event = self.audit.event(
-            "expire",
-            decision.decision_id,
-            audit_events.status_data(decision, Status.EXPIRED.value, reason),
-            self._now(),
-        )
-        expired = self.store.update(
-            decision.decision_id,
-            expect_status=decision.status,
-            audit=event,
-            status=Status.EXPIRED,
-            reason=reason,
-        )
-        if expired is None:
-            return self.get_decision(decision.decision_id)
-        self.audit.committed()
-        return expired
-
-    # -- review --------------------------------------------------------------
-
-    def pending(self) -> list[Decision]:
-        return [self._expire_if_due(d) for d in self.store.list(Status.PENDING_REVIEW)]
-
-    def approve(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
-        return self._review(approval_id, Status.APPROVED, reviewer, comment)
-
-    def reject(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
-        return self._review(approval_id, Status.REJECTED, reviewer, comment)
-
-    def _review(self, approval_id: str, verdict: Status, reviewer: str, comment: str) -> Decision:
-        if not reviewer.strip():
-            raise ValidationError("a review needs the reviewer's identity", field="reviewer")
-        found = self.store.find_by_approval(approval_id)
-        if found is None:
-            raise ValidationError(f"unknown approval {approval_id!r}", field="approval_id")
-        decision = self._expire_if_due(found)
-        if verdict is Status.APPROVED:
-            self._check_separation_of_duties(decision, reviewer)
-        reason = f"{verdict.value} by {reviewer}" + (f": {comment}" if comment else "")
-        event = self.audit.event(
-            "review",
-            decision.decision_id,
-            audit_events.review_data(decision, verdict.value, reviewer, comment),
-            self._now(),
-        )
-        reviewed = self.store.update(
-            decision.decision_id,
-            expect_status=Status.PENDING_REVIEW,
-            audit=event,
-            status=verdict,
-            reviewer=reviewer,
-            review_comment=comment or None,
-            reason=reason,
-        )
-        if reviewed is None:
-            current = self.get_decision(decision.decision_id)
-            raise ReviewConflict(
-                f"approval {approval_id} is already {current.status.value}"
-                + (f" (by {current.reviewer})" if current.reviewer else "")
-            )
-        self.audit.committed()
-        observe_review(self.policy, reviewed)
-        return reviewed
-
-    def _check_separation_of_duties(self, decision: Decision, reviewer: str) -> None:
-        if not self._separation_of_duties:
-            return
-        action = self.store.get_action(decision.decision_id)
-        if action is not None and action.agent_id is not None and action.agent_id == reviewer:
-            raise ReviewConflict(
-                f"separation of duties: {reviewer!r} requested this action and cannot approve it"
-            )
-
-    # -- lifecycle -------------------------------------------------------------
+        self.engine.report(decision_id, outcome)
 
     def ready(self) -> bool:
         return True
 
     def close(self) -> None:
-        """Sign the audit log's last records, then release the store."""
-        try:
-            self.audit.close()
-        finally:
-            self.store.close()
+        self.engine.close()
 
-    # In memory the engine's work is short: the async forms call the sync ones
-    # directly rather than paying for a thread hop. A durable store does I/O
-    # (disk, network), which must not block the event loop: it runs in a thread.
+    # -- the ReviewBackend protocol ---------------------------------------------------
+
+    def pending(self) -> list[Decision]:
+        return self.engine.pending()
+
+    def approve(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
+        return self.engine.approve(approval_id, reviewer=reviewer, comment=comment)
+
+    def reject(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
+        return self.engine.reject(approval_id, reviewer=reviewer, comment=comment)
+
+    # -- async: in memory the engine's work is short and runs inline; a durable store
+    # does I/O (disk, network) that must not block the event loop, so it runs in a thread.
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if isinstance(self.store, MemoryStore):
+        if isinstance(self.engine.store, MemoryStore):
             return fn(*args)
         return await anyio.to_thread.run_sync(fn, *args)
 
     async def adecide(self, request: DecisionRequest) -> Decision:
         return await self._run(self.decide, request)
+
+    async def apreview(self, request: DecisionRequest) -> Decision:
+        return await self._run(self.preview, request)
 
     async def aget_decision(self, decision_id: str) -> Decision:
         return await self._run(self.get_decision, decision_id)

@@ -15,8 +15,7 @@ from rich.text import Text
 
 from gatekit._exceptions import GatekitError, ValidationError
 from gatekit._models import Action, DecisionRequest, Verdict
-from gatekit.policy import RulePolicy, apply_risk_floor, load_policy
-from gatekit.policy.engine import Explanation
+from gatekit.policy import Explanation, RulePolicy, apply_risk_floor, load_policy
 from gatekit.policy.loader import read_yaml
 from gatekit.policy.rules import Rule
 

@@ -1,10 +1,13 @@
+"""What every policy shares: the ``Evaluation`` it answers with, the risk floor, and
+how the engine tells a stateful policy what happened."""
+
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Protocol
 
 from gatekit._models import Action, Check, Decision, DecisionRequest, RiskLevel, Verdict
@@ -39,21 +42,8 @@ def apply_risk_floor(evaluation: Evaluation, risk: RiskLevel) -> Evaluation:
     return evaluation
 
 
-def as_policy(policy: Policy | str | os.PathLike[str] | None) -> Policy:
-    """A policy object, a policy file (reloaded when edited), or the default policy."""
-    if policy is None:
-        from gatekit.policy.default import DefaultPolicy
-
-        return DefaultPolicy()
-    if isinstance(policy, str | os.PathLike):
-        from gatekit.policy.reload import FilePolicy
-
-        return FilePolicy(policy)
-    return policy
-
-
 def observe_decision(policy: Policy, decision: Decision, action: Action) -> None:
-    """Tell a stateful policy what was decided (limits and trust count it)."""
+    """Tell a stateful policy what was decided (trust counts blocked calls)."""
     hook = getattr(policy, "observe_decision", None)
     if hook is not None:
         hook(decision, action)
@@ -66,22 +56,37 @@ def observe_review(policy: Policy, decision: Decision) -> None:
         hook(decision)
 
 
-_rechecking: ContextVar[bool] = ContextVar("gatekit_policy_rechecking", default=False)
+class LimitUse(Enum):
+    """What an evaluation does with rate limits and budgets."""
+
+    SPEND = "spend"  # a decision: check and record, atomically
+    CHECK = "check"  # a dry run (preview, explain): check only, record nothing
+    SKIP = "skip"  # the re-check just before running: already spent when decided
+
+
+_limit_use: ContextVar[LimitUse] = ContextVar("gatekit_limit_use", default=LimitUse.SPEND)
 
 
 @contextmanager
-def rechecking() -> Iterator[None]:
-    """Evaluations inside re-check an action already decided (just before it runs).
-
-    Its rate limits and budgets were charged when it was decided, so they are
-    not checked again; everything else (rules, shields, trust) is.
-    """
-    token = _rechecking.set(True)
+def _using_limits(use: LimitUse) -> Iterator[None]:
+    token = _limit_use.set(use)
     try:
         yield
     finally:
-        _rechecking.reset(token)
+        _limit_use.reset(token)
 
 
-def is_recheck() -> bool:
-    return _rechecking.get()
+def rechecking() -> AbstractContextManager[None]:
+    """Evaluations inside re-check an action already decided (just before it runs):
+    its limits were spent when it was decided, so they are not looked at again;
+    everything else (rules, shields, trust) is."""
+    return _using_limits(LimitUse.SKIP)
+
+
+def dry_run() -> AbstractContextManager[None]:
+    """Evaluations inside record nothing: limits are checked, not spent."""
+    return _using_limits(LimitUse.CHECK)
+
+
+def limit_use() -> LimitUse:
+    return _limit_use.get()

@@ -1,10 +1,11 @@
 """Rate limits (calls per window) and budgets (an argument summed per window).
 
-``check`` only reads the counters; the engine records usage when a decision
-is made (``record``), so re-checking an approved action before it runs does
-not spend the quota twice. Calls that were allowed or sent to review count;
-blocked calls do not. Concurrent callers may overshoot a limit by at most the
-number of decisions in flight.
+A decision spends the quota (``charge``, through ``PolicyState.spend``): the
+check and the record are one atomic step in the state, so a limit holds under
+concurrent callers in several processes sharing a store. ``check`` only reads
+the counters (a preview, ``policy explain``); re-checking an approved action
+just before it runs does neither, so it never spends twice. Calls that were
+allowed or sent to review count; blocked calls do not.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from gatekit._models import Action, Check, CheckOutcome
 from gatekit.policy.rules import NameMatcher
 from gatekit.policy.schema import LimitScope, LimitSpec
-from gatekit.policy.state import PolicyState
+from gatekit.policy.state import Charge, PolicyState
 
 __all__ = ["Limit", "LimitHit"]
 
@@ -83,16 +84,31 @@ class Limit:
             return None
         return float(value) if math.isfinite(value) and value >= 0 else None
 
-    def check(self, action: Action, state: PolicyState, now: float) -> LimitHit | None:
+    def charge(self, action: Action) -> Charge | None:
+        """What a call of ``action`` spends; None when its cost cannot be read."""
         cost = self.cost(action)
         if cost is None:
-            where = "args." + ".".join(self.sum_path or ())
-            detail = f"budget needs a non-negative number at {where} (is it captured?)"
-            return self._hit(detail, None, where)
-        key = self.key(action)
-        used = state.total(key, now - self.window)
-        if used + cost <= self.maximum:
             return None
+        return Charge(self.key(action), cost, self.maximum, self.window)
+
+    def check(self, action: Action, state: PolicyState, now: float) -> LimitHit | None:
+        """Would ``action`` exceed the limit now? Reads the counters, records nothing."""
+        charge = self.charge(action)
+        if charge is None:
+            return self.unreadable()
+        if charge.fits(state.total(charge.key, now - self.window)):
+            return None
+        return self.exceeded(charge, state, now)
+
+    def unreadable(self) -> LimitHit:
+        where = "args." + ".".join(self.sum_path or ())
+        detail = f"budget needs a non-negative number at {where} (is it captured?)"
+        return self._hit(detail, None, where)
+
+    def exceeded(self, charge: Charge, state: PolicyState, now: float) -> LimitHit:
+        """Why ``charge`` does not fit, and when waiting would let it."""
+        key, cost = charge.key, charge.amount
+        used = state.total(key, now - self.window)
         unit = "calls" if self.sum_path is None else "total"
         detail = (
             f"{unit} {_num(used)} + {_num(cost)} would exceed {_num(self.maximum)} "
@@ -101,11 +117,6 @@ class Limit:
         if cost > self.maximum:
             return self._hit(detail, None, None)
         return self._hit(detail, self._retry_after(state, key, cost, now), None)
-
-    def record(self, action: Action, state: PolicyState, now: float) -> None:
-        cost = self.cost(action)
-        if cost:
-            state.record(self.key(action), cost, now, self.window)
 
     def _retry_after(self, state: PolicyState, key: str, cost: float, now: float) -> float:
         """Seconds until enough old usage leaves the window for this call to fit."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from gatekit._exceptions import ValidationError
 from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest
 from gatekit.policy._base import Evaluation
-from gatekit.policy.engine import Clock, Explanation, RulePolicy, load_policy
+from gatekit.policy.compiled import Clock, Explanation, RulePolicy, load_policy
 from gatekit.policy.state import MemoryPolicyState, PolicyState
 
 __all__ = ["FilePolicy"]

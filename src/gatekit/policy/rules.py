@@ -21,7 +21,7 @@ from gatekit._models import Action, Verdict
 from gatekit.policy._base import Evaluation
 from gatekit.policy.conditions import Condition
 
-__all__ = ["NameMatcher", "Rule", "RuleIndex", "literal_prefix"]
+__all__ = ["FieldMatch", "NameMatcher", "Rule", "RuleIndex", "literal_prefix"]
 
 _WILDCARDS = re.compile(r"[*?\[]")
 
@@ -77,6 +77,85 @@ def _optional_set(values: list[Any]) -> frozenset[Any] | None:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldMatch:
+    """How one field a rule constrains saw an action (for ``policy explain``)."""
+
+    field: str
+    matched: bool
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Constraint:
+    """One field a rule constrains: the test decisions use, and its words for people."""
+
+    label: str
+    test: Callable[[Action], bool]
+    describe: Callable[[Action, bool], str]
+
+
+def _name_constraint(
+    label: str, matcher: NameMatcher, value_of: Callable[[Action], str]
+) -> _Constraint:
+    shown = ", ".join(matcher.patterns)
+
+    def describe(action: Action, matched: bool) -> str:
+        value = value_of(action)
+        if matched:
+            return f"{label} {value!r} matches {matcher.first_match(value)!r}"
+        return f"{label} {value!r} is not one of: {shown}"
+
+    return _Constraint(label, lambda action: matcher(value_of(action)), describe)
+
+
+def _member_constraint(
+    label: str, allowed: frozenset[Any], value_of: Callable[[Action], Enum]
+) -> _Constraint:
+    shown = ", ".join(sorted(v.value for v in allowed))
+
+    def describe(action: Action, matched: bool) -> str:
+        verb = "is one of" if matched else "is not one of"
+        return f"{label} {value_of(action).value!r} {verb}: {shown}"
+
+    return _Constraint(label, lambda action: value_of(action) in allowed, describe)
+
+
+def _systems_constraint(matcher: NameMatcher) -> _Constraint:
+    shown = ", ".join(matcher.patterns)
+
+    def describe(action: Action, matched: bool) -> str:
+        if matched:
+            hit = next(s for s in action.systems_touched if matcher(s))
+            return f"system {hit!r} matches one of: {shown}"
+        touched = ", ".join(action.systems_touched)
+        return f"systems [{touched}] match none of: {shown}"
+
+    return _Constraint("systems", lambda action: matcher.any(action.systems_touched), describe)
+
+
+def _constraints(rule: Rule) -> tuple[_Constraint, ...]:
+    """The rule's field tests, cheapest and most selective first."""
+    found: list[_Constraint] = []
+    if rule.tools is not None:
+        found.append(_name_constraint("tool", rule.tools, lambda a: a.tool))
+    if rule.intents is not None:
+        found.append(_name_constraint("intent", rule.intents, lambda a: a.intent_id))
+    if rule.operations is not None:
+        found.append(_member_constraint("operation", rule.operations, lambda a: a.operation_class))
+    if rule.sensitivities is not None:
+        found.append(
+            _member_constraint("sensitivity", rule.sensitivities, lambda a: a.data_sensitivity)
+        )
+    if rule.risk_levels is not None:
+        found.append(_member_constraint("risk", rule.risk_levels, lambda a: a.risk_level))
+    if rule.agents is not None:
+        found.append(_name_constraint("agent", rule.agents, lambda a: a.agent_id or ""))
+    if rule.systems is not None:
+        found.append(_systems_constraint(rule.systems))
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     position: int
@@ -91,6 +170,7 @@ class Rule:
     agents: NameMatcher | None
     condition: Condition | None
     alone: Evaluation  # the answer when this rule alone decides: built once, shared
+    constraints: tuple[_Constraint, ...] = ()
 
     @classmethod
     def build(
@@ -103,7 +183,7 @@ class Rule:
         match: Any,
         condition: Condition | None,
     ) -> Rule:
-        return cls(
+        rule = cls(
             id=id,
             position=position,
             verdict=verdict,
@@ -118,56 +198,23 @@ class Rule:
             condition=condition,
             alone=Evaluation(verdict, reason or f"rule {id}", (id,)),
         )
+        object.__setattr__(rule, "constraints", _constraints(rule))
+        return rule
 
-    def matches_fields(self, action: Action) -> bool:
-        """Everything but the condition. Cheapest and most selective tests first."""
-        return (
-            (self.tools is None or self.tools(action.tool))
-            and (self.intents is None or self.intents(action.intent_id))
-            and (self.operations is None or action.operation_class in self.operations)
-            and (self.sensitivities is None or action.data_sensitivity in self.sensitivities)
-            and (self.risk_levels is None or action.risk_level in self.risk_levels)
-            and (self.agents is None or self.agents(action.agent_id or ""))
-            and (self.systems is None or self.systems.any(action.systems_touched))
-        )
-
-    def field_report(self, action: Action) -> list[tuple[str, bool, str]]:
-        """(field, matched, explanation) for every field this rule constrains."""
-        report: list[tuple[str, bool, str]] = []
-
-        def names(label: str, matcher: NameMatcher | None, value: str) -> None:
-            if matcher is None:
-                return
-            hit = matcher.first_match(value)
-            shown = ", ".join(matcher.patterns)
-            if hit is not None:
-                report.append((label, True, f"{label} {value!r} matches {hit!r}"))
-            else:
-                report.append((label, False, f"{label} {value!r} is not one of: {shown}"))
-
-        def members(label: str, allowed: frozenset[Any] | None, value: Enum) -> None:
-            if allowed is None:
-                return
-            shown = ", ".join(sorted(v.value for v in allowed))
-            ok = value in allowed
-            verb = "is one of" if ok else "is not one of"
-            report.append((label, ok, f"{label} {value.value!r} {verb}: {shown}"))
-
-        names("tool", self.tools, action.tool)
-        names("intent", self.intents, action.intent_id)
-        members("operation", self.operations, action.operation_class)
-        members("sensitivity", self.sensitivities, action.data_sensitivity)
-        members("risk", self.risk_levels, action.risk_level)
-        names("agent", self.agents, action.agent_id or "")
-        if self.systems is not None:
-            hits = [s for s in action.systems_touched if self.systems(s)]
-            shown = ", ".join(self.systems.patterns)
-            if hits:
-                report.append(("systems", True, f"system {hits[0]!r} matches one of: {shown}"))
-            else:
-                touched = ", ".join(action.systems_touched)
-                report.append(("systems", False, f"systems [{touched}] match none of: {shown}"))
-        return report
+    def matches_fields(self, action: Action, report: list[FieldMatch] | None = None) -> bool:
+        """Everything but the condition. With ``report``, every constrained field is
+        tested and described there (the same tests, so explain and decide agree)."""
+        matched_all = True
+        for constraint in self.constraints:
+            matched = constraint.test(action)
+            if report is not None:
+                report.append(
+                    FieldMatch(constraint.label, matched, constraint.describe(action, matched))
+                )
+            elif not matched:
+                return False
+            matched_all = matched_all and matched
+        return matched_all
 
 
 class _NameIndex:

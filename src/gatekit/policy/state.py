@@ -1,8 +1,10 @@
 """Counters behind rate limits, budgets, trust and approval memory.
 
 ``PolicyState`` is deliberately small (timestamped amounts per key, and a
-deadline per key) so a durable store can implement it with two tables.
-``MemoryPolicyState`` is the thread-safe in-process implementation.
+deadline per key) so a durable store implements it with two tables: the
+SQLite and PostgreSQL stores share these counters between processes and keep
+them across restarts. ``MemoryPolicyState`` is the thread-safe in-process
+implementation (used by the in-memory store).
 Times are seconds since the epoch, supplied by the caller (tests inject a clock).
 """
 
@@ -11,9 +13,25 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MemoryPolicyState", "PolicyState"]
+__all__ = ["Charge", "MemoryPolicyState", "PolicyState"]
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """``amount`` to add to ``key``, allowed only while the window's total stays
+    within ``maximum``."""
+
+    key: str
+    amount: float
+    maximum: float
+    window: float
+
+    def fits(self, used: float) -> bool:
+        return used + self.amount <= self.maximum
 
 
 @runtime_checkable
@@ -40,6 +58,12 @@ class PolicyState(Protocol):
         ...
 
     def set_until(self, key: str, until: float) -> None: ...
+
+    def spend(self, charges: Sequence[Charge], at: float) -> list[Charge]:
+        """Atomically, also against other processes sharing the state: if every
+        charge fits its window, record them all and return []; otherwise record
+        nothing and return the charges that do not fit."""
+        ...
 
 
 class _Log:
@@ -74,13 +98,16 @@ class MemoryPolicyState:
 
     def record(self, key: str, amount: float, at: float, keep_for: float) -> None:
         with self._lock:
-            log = self._logs.get(key)
-            if log is None:
-                log = self._logs[key] = _Log()
-            log.events.append((at, amount))
-            log.sum += amount
-            if math.isfinite(keep_for):
-                log.drop_until(at - keep_for)
+            self._record(key, amount, at, keep_for)
+
+    def _record(self, key: str, amount: float, at: float, keep_for: float) -> None:
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = _Log()
+        log.events.append((at, amount))
+        log.sum += amount
+        if math.isfinite(keep_for):
+            log.drop_until(at - keep_for)
 
     def events(self, key: str, since: float) -> list[tuple[float, float]]:
         with self._lock:
@@ -92,11 +119,14 @@ class MemoryPolicyState:
 
     def total(self, key: str, since: float) -> float:
         with self._lock:
-            log = self._logs.get(key)
-            if log is None:
-                return 0.0
-            log.drop_until(since)
-            return log.sum
+            return self._total(key, since)
+
+    def _total(self, key: str, since: float) -> float:
+        log = self._logs.get(key)
+        if log is None:
+            return 0.0
+        log.drop_until(since)
+        return log.sum
 
     def clear(self, key: str) -> None:
         with self._lock:
@@ -108,3 +138,11 @@ class MemoryPolicyState:
     def set_until(self, key: str, until: float) -> None:
         with self._lock:
             self._until[key] = until
+
+    def spend(self, charges: Sequence[Charge], at: float) -> list[Charge]:
+        with self._lock:
+            over = [c for c in charges if not c.fits(self._total(c.key, at - c.window))]
+            if not over:
+                for charge in charges:
+                    self._record(charge.key, charge.amount, at, charge.window)
+            return over

@@ -7,10 +7,12 @@ from typing import Any, Protocol
 from gatekit._exceptions import IdempotencyConflict
 from gatekit._models import Action, Decision, Outcome, Status
 from gatekit.audit._records import AuditEvent, AuditRecord, ChainHead, Checkpoint
+from gatekit.policy.state import PolicyState
 
 
-class Store(Protocol):
-    """Where the engine keeps decisions and the audit log. Every method is atomic.
+class Store(PolicyState, Protocol):
+    """Where the engine keeps decisions, the audit log and the policy counters
+    (``PolicyState``). Every method is atomic.
 
     Implementations must make ``create`` and ``update`` safe under concurrent
     callers: two creates with the same idempotency key yield one decision, and
@@ -35,6 +37,11 @@ class Store(Protocol):
     def find_by_approval(self, approval_id: str) -> Decision | None: ...
 
     def find_by_idempotency_key(self, key: str) -> Decision | None: ...
+
+    def find_open_review(self, review_key: str) -> Decision | None:
+        """The newest decision with ``review_key`` that is pending review, or approved
+        and not yet used (expiry is the engine's to judge)."""
+        ...
 
     def update(
         self,

@@ -7,18 +7,25 @@ provide a write transaction (exclusive for the rows it locks) and a read scope.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
 from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
+from gatekit.policy.state import Charge
 from gatekit.store._base import reuse_for_same_action
 
 _DECISION_COLUMNS = (
-    "decision_id, approval_id, idempotency_key, status, created_at, consumed_at, agent_id,"
-    " decision, action"
+    "decision_id, approval_id, idempotency_key, review_key, status, created_at, consumed_at,"
+    " agent_id, decision, action"
 )
+_OPEN_REVIEW = (
+    "SELECT decision FROM decisions WHERE review_key = ? AND consumed_at IS NULL"
+    " AND status IN ('pending_review', 'approved') ORDER BY created_at DESC LIMIT 1"
+)
+_WINDOW_TOTAL = "SELECT COALESCE(SUM(amount), 0) FROM policy_events WHERE key = ? AND at > ?"
 _RECORD_COLUMNS = "writer_id, seq, record_id, at, kind, decision_id, body, hash"
 _CHECKPOINT_COLUMNS = "writer_id, seq, hash, at, key_id, body, signature"
 _PAGE = 5000
@@ -33,6 +40,9 @@ class SqlStore:
 
     placeholder = "?"
     lock_rows = ""  # " FOR UPDATE" where rows can be locked individually
+    # Takes a transaction-scoped lock on one policy counter key, where the write
+    # transaction does not already exclude every other writer (it does in SQLite).
+    lock_key = ""
 
     def _write(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
@@ -62,12 +72,13 @@ class SqlStore:
             cur.execute(
                 self._q(
                     f"INSERT INTO decisions ({_DECISION_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                 ),
                 (
                     decision.decision_id,
                     decision.approval_id,
                     decision.idempotency_key,
+                    decision.review_key,
                     decision.status.value,
                     _iso(decision.created_at),
                     _iso(decision.consumed_at),
@@ -101,6 +112,10 @@ class SqlStore:
 
     def find_by_idempotency_key(self, key: str) -> Decision | None:
         row = self._one("SELECT decision FROM decisions WHERE idempotency_key = ?", (key,))
+        return None if row is None else Decision.model_validate_json(row[0])
+
+    def find_open_review(self, review_key: str) -> Decision | None:
+        row = self._one(_OPEN_REVIEW, (review_key,))
         return None if row is None else Decision.model_validate_json(row[0])
 
     def update(
@@ -171,6 +186,68 @@ class SqlStore:
     def outcome(self, decision_id: str) -> Outcome | None:
         row = self._one("SELECT outcome FROM decisions WHERE decision_id = ?", (decision_id,))
         return None if row is None or row[0] is None else Outcome.model_validate_json(row[0])
+
+    # -- policy counters (PolicyState) ---------------------------------------------
+
+    def record(self, key: str, amount: float, at: float, keep_for: float) -> None:
+        with self._write() as cur:
+            self._record(cur, key, amount, at, keep_for)
+
+    def _record(self, cur: Any, key: str, amount: float, at: float, keep_for: float) -> None:
+        cur.execute(
+            self._q("INSERT INTO policy_events (key, at, amount) VALUES (?, ?, ?)"),
+            (key, at, amount),
+        )
+        if math.isfinite(keep_for):  # keep the table as small as the windows read
+            cur.execute(
+                self._q("DELETE FROM policy_events WHERE key = ? AND at <= ?"),
+                (key, at - keep_for),
+            )
+
+    def events(self, key: str, since: float) -> builtins.list[tuple[float, float]]:
+        rows = self._all(
+            "SELECT at, amount FROM policy_events WHERE key = ? AND at > ? ORDER BY at",
+            (key, since),
+        )
+        return [(float(at), float(amount)) for at, amount in rows]
+
+    def total(self, key: str, since: float) -> float:
+        return float(self._one(_WINDOW_TOTAL, (key, since))[0])
+
+    def clear(self, key: str) -> None:
+        with self._write() as cur:
+            cur.execute(self._q("DELETE FROM policy_events WHERE key = ?"), (key,))
+
+    def get_until(self, key: str) -> float | None:
+        row = self._one("SELECT until FROM policy_deadlines WHERE key = ?", (key,))
+        return None if row is None else float(row[0])
+
+    def set_until(self, key: str, until: float) -> None:
+        with self._write() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO policy_deadlines (key, until) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET until = excluded.until"
+                ),
+                (key, until),
+            )
+
+    def spend(self, charges: Sequence[Charge], at: float) -> builtins.list[Charge]:
+        if not charges:
+            return []
+        with self._write() as cur:
+            if self.lock_key:
+                for key in sorted({charge.key for charge in charges}):  # one order: no deadlock
+                    cur.execute(self._q(self.lock_key), (key,))
+            over = []
+            for charge in charges:
+                cur.execute(self._q(_WINDOW_TOTAL), (charge.key, at - charge.window))
+                if not charge.fits(float(cur.fetchone()[0])):
+                    over.append(charge)
+            if not over:
+                for charge in charges:
+                    self._record(cur, charge.key, charge.amount, at, charge.window)
+            return over
 
     # -- the audit log -------------------------------------------------------------
 

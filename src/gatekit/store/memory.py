@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
 from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
+from gatekit.policy.state import Charge, MemoryPolicyState
 from gatekit.store._base import reuse_for_same_action
 
 
 class MemoryStore:
+    """Every store method, in memory; the policy counters too (``MemoryPolicyState``)."""
+
     def __init__(self) -> None:
+        self._counters = MemoryPolicyState()
         self._lock = threading.RLock()
         self._decisions: dict[str, Decision] = {}
         self._actions: dict[str, Action] = {}
@@ -56,6 +60,17 @@ class MemoryStore:
         decision_id = self._by_key.get(key)
         return None if decision_id is None else self._decisions[decision_id]
 
+    def find_open_review(self, review_key: str) -> Decision | None:
+        with self._lock:
+            open_reviews = [
+                d
+                for d in self._decisions.values()
+                if d.review_key == review_key
+                and d.consumed_at is None
+                and d.status in (Status.PENDING_REVIEW, Status.APPROVED)
+            ]
+        return max(open_reviews, key=lambda d: d.created_at, default=None)
+
     def update(
         self,
         decision_id: str,
@@ -94,6 +109,29 @@ class MemoryStore:
 
     def outcome(self, decision_id: str) -> Outcome | None:
         return self._outcomes.get(decision_id)
+
+    # -- policy counters (PolicyState) --------------------------------------------
+
+    def record(self, key: str, amount: float, at: float, keep_for: float) -> None:
+        self._counters.record(key, amount, at, keep_for)
+
+    def events(self, key: str, since: float) -> builtins.list[tuple[float, float]]:
+        return self._counters.events(key, since)
+
+    def total(self, key: str, since: float) -> float:
+        return self._counters.total(key, since)
+
+    def clear(self, key: str) -> None:
+        self._counters.clear(key)
+
+    def get_until(self, key: str) -> float | None:
+        return self._counters.get_until(key)
+
+    def set_until(self, key: str, until: float) -> None:
+        self._counters.set_until(key, until)
+
+    def spend(self, charges: Sequence[Charge], at: float) -> builtins.list[Charge]:
+        return self._counters.spend(charges, at)
 
     # -- the audit log ---------------------------------------------------------
 

@@ -29,6 +29,7 @@ _MIGRATION_LOCK = 0x6761_7465  # any constant shared by every gatekit process
 class PostgresStore(SqlStore):
     placeholder = "%s"
     lock_rows = " FOR UPDATE"
+    lock_key = "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
 
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0

@@ -1,17 +1,19 @@
-"""The policy engine: a compiled policy file that evaluates actions.
+"""A compiled policy file: the rule set that evaluates actions.
 
 Evaluation runs in stages, each adding verdicts that are combined by
 precedence (block > review > allow):
 
 1. rules found through the index (``when`` conditions run only for rules
    whose fields matched); the file's ``default`` when none matched;
-2. argument shields; 3. rate limits and budgets; 4. agent trust;
-5. approval memory, which can turn a ``review`` into an ``allow`` for an
-   action humans already approved N times.
+2. argument shields; 3. agent trust; 4. approval memory, which can turn a
+   ``review`` into an ``allow`` for an action humans already approved N times;
+5. rate limits and budgets, last: a call that will not be blocked spends its
+   quota in the same atomic step that checks it (``PolicyState.spend``).
 
 The risk floor (high/critical never auto-allowed) is applied after all this
 by the engine that calls ``evaluate`` (``apply_risk_floor``), so nothing here
-can lift it.
+can lift it. ``explain`` is ``evaluate`` with a trace: one path, so an
+explanation cannot disagree with a decision.
 """
 
 from __future__ import annotations
@@ -29,10 +31,9 @@ from gatekit._models import (
     CheckOutcome,
     Decision,
     DecisionRequest,
-    Status,
     Verdict,
 )
-from gatekit.policy._base import Evaluation, apply_risk_floor, is_recheck
+from gatekit.policy._base import Evaluation, LimitUse, apply_risk_floor, dry_run, limit_use
 from gatekit.policy.approvals import APPROVAL_MEMORY_RULE, ApprovalMemory
 from gatekit.policy.conditions import (
     ConditionError,
@@ -40,9 +41,9 @@ from gatekit.policy.conditions import (
     describe_error,
     shared_context,
 )
-from gatekit.policy.limits import Limit
+from gatekit.policy.limits import Limit, LimitHit
 from gatekit.policy.loader import Source, read_policy_file, read_policy_spec
-from gatekit.policy.rules import Rule, RuleIndex
+from gatekit.policy.rules import FieldMatch, Rule, RuleIndex
 from gatekit.policy.schema import PolicySpec
 from gatekit.policy.shields import Shields
 from gatekit.policy.state import MemoryPolicyState, PolicyState
@@ -104,6 +105,27 @@ class RuleTrace:
     verdict: Verdict
     outcome: str  # "matched", "condition false", "condition error", "no match"
     details: tuple[str, ...]
+
+
+class _Trace:
+    """How every rule saw one action, collected while it is evaluated."""
+
+    def __init__(self) -> None:
+        self.rules: list[RuleTrace] = []
+        self.unrelated = 0  # rules that constrain nothing this action matched
+
+    def no_match(self, rule: Rule, fields: list[FieldMatch]) -> None:
+        if fields and not any(f.matched for f in fields):
+            self.unrelated += 1
+            return
+        details = tuple(f.text for f in fields)
+        self.rules.append(RuleTrace(rule.id, rule.verdict, "no match", details))
+
+    def matched(self, rule: Rule, fields: list[FieldMatch], outcome: str, said: str) -> None:
+        details = [f.text for f in fields] or ["matches every action"]
+        if said:
+            details.append(said)
+        self.rules.append(RuleTrace(rule.id, rule.verdict, outcome, tuple(details)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,9 +207,9 @@ class RulePolicy:
 
     # -- evaluating ----------------------------------------------------------------
 
-    def evaluate(self, request: DecisionRequest) -> Evaluation:
+    def evaluate(self, request: DecisionRequest, *, trace: _Trace | None = None) -> Evaluation:
         action = request.action
-        best, reason, ids, checks = self._match_rules(action)
+        best, reason, ids, checks = self._match_rules(action, trace)
         if self._plain and not checks:
             if best is None:
                 return self._default_evaluation
@@ -201,11 +223,11 @@ class RulePolicy:
         now = self._clock()
         if self.shields:
             self._apply_shields(request, tally)
-        if self.limits and not is_recheck():
-            self._apply_limits(action, tally, now)
         level = self._apply_trust(action, tally, now) if self.trust is not None else None
         if self.memory is not None and level in (None, TrustLevel.NORMAL):
             self._apply_memory(request, tally, now)
+        if self.limits:
+            self._apply_limits(action, tally, now)
         return Evaluation(
             tally.verdict,
             tally.reason,
@@ -215,25 +237,36 @@ class RulePolicy:
             trust_level=level.value if level is not None else None,
         )
 
-    def _match_rules(self, action: Action) -> tuple[Rule | None, str, list[str], list[Check]]:
+    def _match_rules(
+        self, action: Action, trace: _Trace | None
+    ) -> tuple[Rule | None, str, list[str], list[Check]]:
         """The most restrictive matching rule, its reason, the ids of all rules at its
-        verdict (``policy.default`` when none matched) and any condition errors."""
+        verdict (``policy.default`` when none matched) and any condition errors.
+
+        With a trace, every rule is looked at (not only the index's candidates) and
+        described; the verdict is reached by the very same tests."""
         best: Rule | None = None
         reason = self.spec.default_reason
         ids: list[str] = []
         checks: list[Check] = []
         context: list[Any] = []  # the CEL context, built on the first condition that runs
-        for rule in self._index.candidates(action):
-            if not rule.matches_fields(action):
+        rules = self.rules if trace is not None else self._index.candidates(action)
+        for rule in rules:
+            fields: list[FieldMatch] | None = [] if trace is not None else None
+            if not rule.matches_fields(action, fields):
+                if trace is not None and fields is not None:
+                    trace.no_match(rule, fields)
                 continue
             errors_before = len(checks)
-            if rule.condition is not None and not self._condition_holds(
-                rule, action, checks, context
-            ):
+            holds = rule.condition is None or self._condition_holds(rule, action, checks, context)
+            failed = len(checks) > errors_before
+            if trace is not None and fields is not None:
+                trace.matched(rule, fields, *_condition_words(rule, holds, failed, checks))
+            if not holds:
                 continue
             if best is None or rule.verdict.severity > best.verdict.severity:
                 best, ids, reason = rule, [rule.id], rule.reason
-                if len(checks) > errors_before:
+                if failed:
                     reason += " (its condition could not be evaluated, so it counts)"
             elif rule.verdict is best.verdict:
                 ids.append(rule.id)
@@ -272,14 +305,33 @@ class RulePolicy:
                 tally.add(verdict, check.name, f"{label} in {check.path}: {check.detail}")
 
     def _apply_limits(self, action: Action, tally: _Tally, now: float) -> None:
-        for limit in self.limits:
-            if not limit.applies_to(action):
-                continue
-            hit = limit.check(action, self.state, now)
+        use = limit_use()
+        if use is LimitUse.SKIP:
+            return
+        limits = [limit for limit in self.limits if limit.applies_to(action)]
+        if not limits:
+            return
+        if use is LimitUse.SPEND and tally.verdict is not Verdict.BLOCK:
+            hits = self._spend(action, limits, now)
+        else:  # a dry run, or a blocked call (which spends nothing): only look
+            hits = [(limit, limit.check(action, self.state, now)) for limit in limits]
+        for limit, hit in hits:
             if hit is not None:
                 tally.checks.append(hit.check)
                 tally.add(Verdict.BLOCK, limit.name, hit.reason)
                 tally.limit_waits[limit.name] = hit.retry_after
+
+    def _spend(
+        self, action: Action, limits: list[Limit], now: float
+    ) -> list[tuple[Limit, LimitHit | None]]:
+        """Spend every limit's share of this call at once, or none of them."""
+        charges = {limit: limit.charge(action) for limit in limits}
+        unreadable = [(limit, limit.unreadable()) for limit, c in charges.items() if c is None]
+        if unreadable:
+            return list(unreadable)
+        due = {charge: limit for limit, charge in charges.items() if charge and charge.amount}
+        over = self.state.spend(list(due), now)
+        return [(due[charge], due[charge].exceeded(charge, self.state, now)) for charge in over]
 
     def _apply_trust(self, action: Action, tally: _Tally, now: float) -> TrustLevel | None:
         assert self.trust is not None
@@ -313,16 +365,9 @@ class RulePolicy:
     # -- observing outcomes (called by the engine) -----------------------------------
 
     def observe_decision(self, decision: Decision, action: Action) -> None:
-        """Count what was decided: limit usage for calls that may run, blocks for trust."""
-        if self._plain:
-            return
-        now = self._clock()
-        if decision.status is not Status.BLOCKED:
-            for limit in self.limits:
-                if limit.applies_to(action):
-                    limit.record(action, self.state, now)
+        """Count blocked calls for trust (limits were spent while evaluating)."""
         if self.trust is not None and action.agent_id is not None:
-            self.trust.observe(decision, action.agent_id, self.state, now)
+            self.trust.observe(decision, action.agent_id, self.state, self._clock())
 
     def observe_review(self, decision: Decision) -> None:
         """Remember human approvals (and forget them on a rejection)."""
@@ -332,47 +377,20 @@ class RulePolicy:
     # -- for people ---------------------------------------------------------------------
 
     def explain(self, request: DecisionRequest) -> Explanation:
-        """What the engine would decide, and how every related rule saw the action.
+        """What the engine would decide, and how every rule saw the action.
 
-        Looks at every rule (not the index): it is for people, not the hot path.
+        A dry run of ``evaluate`` with a trace: nothing is recorded, no limit is spent.
         """
         action = request.action
-        traces = []
-        unrelated = 0
-        for rule in self.rules:
-            report = rule.field_report(action)
-            if report and not any(ok for _, ok, _ in report):
-                unrelated += 1
-                continue
-            details = [text for _, _, text in report] or ["matches every action"]
-            if not all(ok for _, ok, _ in report):
-                traces.append(RuleTrace(rule.id, rule.verdict, "no match", tuple(details)))
-                continue
-            outcome = "matched"
-            if rule.condition is not None:
-                outcome, said = self._explain_condition(rule, action)
-                details.append(said)
-            traces.append(RuleTrace(rule.id, rule.verdict, outcome, tuple(details)))
-        evaluation = apply_risk_floor(self.evaluate(request), action.risk_level)
+        trace = _Trace()
+        with dry_run():
+            evaluation = apply_risk_floor(self.evaluate(request, trace=trace), action.risk_level)
         notes = []
-        if not any(t.outcome in ("matched", "condition error") for t in traces):
+        if not any(t.outcome in ("matched", "condition error") for t in trace.rules):
             notes.append(f"no rule matched: the default verdict is {self.spec.default.value}")
         if evaluation.verdict is Verdict.REVIEW and action.risk_level.never_auto_allowed:
             notes.append(f"{action.risk_level.value}-risk actions are never allowed without review")
-        return Explanation(evaluation, tuple(traces), unrelated, tuple(notes))
-
-    @staticmethod
-    def _explain_condition(rule: Rule, action: Action) -> tuple[str, str]:
-        assert rule.condition is not None
-        source = rule.condition.source
-        try:
-            holds = rule.condition.holds(rule.condition.activation(action))
-        except Exception as exc:
-            effect = "counts as a match" if rule.verdict is not Verdict.ALLOW else "no match"
-            return "condition error", f"when {source!r} failed: {describe_error(exc)}; {effect}"
-        if holds:
-            return "matched", f"when {source!r} is true"
-        return "condition false", f"when {source!r} is false"
+        return Explanation(evaluation, tuple(trace.rules), trace.unrelated, tuple(notes))
 
     def summary(self) -> dict[str, Any]:
         verdicts = Counter(rule.verdict.value for rule in self.rules)
@@ -386,6 +404,19 @@ class RulePolicy:
             "trust": self.trust is not None,
             "approval_memory": self.memory is not None,
         }
+
+
+def _condition_words(rule: Rule, holds: bool, failed: bool, checks: list[Check]) -> tuple[str, str]:
+    """How a rule's condition came out, in words (the outcome and a sentence)."""
+    if rule.condition is None:
+        return "matched", ""
+    source = rule.condition.source
+    if failed:
+        effect = "counts as a match" if holds else "no match"
+        return "condition error", f"when {source!r} failed: {checks[-1].detail}; {effect}"
+    if holds:
+        return "matched", f"when {source!r} is true"
+    return "condition false", f"when {source!r} is false"
 
 
 def parse_policy(
