@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -225,10 +225,19 @@ class _BaseClient:
             updates["session_id"] = run.session_id
         return action.model_copy(update=updates) if updates else action
 
-    def prepare(self, action: Action, *, sent: Action | None = None) -> DecisionRequest:
+    def prepare(
+        self,
+        action: Action,
+        *,
+        sent: Action | None = None,
+        checks: Sequence[Check] = (),
+        review_key: str | None = None,
+    ) -> DecisionRequest:
         """The request for ``action``, as it will be sent: run context filled in,
         run limits spent, DLP applied. The digest binds to the real ``action``;
-        ``sent`` (default: ``action``) is what leaves the process.
+        ``sent`` (default: ``action``) is what leaves the process. ``checks`` are an
+        adapter's own findings (a blocking one blocks, whatever the backend says);
+        ``review_key`` names the call across retries (see ``DecisionRequest``).
 
         ``decide`` and ``guard`` accept the prepared request, so an adapter can
         decide first and guard later without preparing (or counting) twice.
@@ -236,11 +245,13 @@ class _BaseClient:
         real = self._with_context(action)
         sent = real if sent is None else self._with_context(sent)
         # A run past its limits (gateway) blocks here, through the engine, so it is recorded.
-        checks = _context.run_limit_checks()
+        found = [*_context.run_limit_checks(), *checks]
         if self.settings.dlp_mode is not DlpMode.OFF:
             sent, findings = self._apply_dlp(sent)
-            checks += findings
-        request = DecisionRequest(action=sent, action_digest=real.digest(), client_checks=checks)
+            found += findings
+        request = DecisionRequest(
+            action=sent, action_digest=real.digest(), client_checks=found, review_key=review_key
+        )
         request._unmasked = real
         return request
 
@@ -355,9 +366,7 @@ class _BaseClient:
 
     @staticmethod
     def _outcome(error: BaseException | None) -> Outcome:
-        if error is None:
-            return Outcome(status="success")
-        return Outcome(status="error", detail=type(error).__name__)
+        return Outcome(status="success") if error is None else Outcome.of_error(error)
 
     @staticmethod
     def _coerce_outcome(outcome: Outcome | str) -> Outcome:

@@ -126,10 +126,16 @@ def canonical_digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
+# RFC 8785 (the digest's canonical JSON) holds integers only as exact IEEE doubles.
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def _check_json(value: Any, field: str) -> None:
-    """Reject what JSON cannot carry faithfully (NaN, infinities)."""
+    """Reject what JSON cannot carry faithfully (NaN, infinities, unsafe integers)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{field} contains a non-finite number")
+    if isinstance(value, int) and abs(value) > _MAX_SAFE_INTEGER:
+        raise ValueError(f"{field} is an integer too large to be digested exactly (over 2**53)")
     if isinstance(value, dict):
         for key, item in value.items():
             _check_json(item, f"{field}.{key}")
@@ -336,3 +342,8 @@ class Outcome(_Model):
 
     status: str = Field(pattern="^(success|error)$")
     detail: str = ""
+
+    @classmethod
+    def of_error(cls, error: BaseException) -> Outcome:
+        """The outcome of a call that raised ``error`` (its type only: no values)."""
+        return cls(status="error", detail=type(error).__name__)
