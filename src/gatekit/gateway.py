@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any, Generic, TypeVar
 
@@ -33,7 +33,16 @@ from pydantic_core import to_jsonable_python
 from gatekit import _context
 from gatekit._client import AsyncClient, Client, default_client
 from gatekit._exceptions import BackendError, ConfigurationError, GatekitError
-from gatekit._models import Action, Decision, OperationClass, Outcome, RiskLevel, Status
+from gatekit._models import (
+    Action,
+    Decision,
+    DecisionRequest,
+    OperationClass,
+    Outcome,
+    RiskLevel,
+    Status,
+)
+from gatekit.adapters import ToolCallGate
 
 __all__ = ["Gateway", "RunResult", "RunSummary"]
 
@@ -102,6 +111,19 @@ class _Tally:
         return RunSummary(**counts, duration=duration)
 
 
+@dataclass
+class _Run:
+    """One governed run, from its run-level request to its summary."""
+
+    run_id: str
+    request: DecisionRequest
+    tally: _Tally = field(default_factory=_Tally)
+    started: float = field(default_factory=time.monotonic)
+
+    def summary(self) -> RunSummary:
+        return self.tally.summary(time.monotonic() - self.started)
+
+
 class Gateway:
     """Runs an agent under one run-level decision, one run context and one set of limits.
 
@@ -110,7 +132,13 @@ class Gateway:
     risk the run decision is asked at: the default policy allows a low-risk run and
     sends any other to review. ``max_tool_calls`` counts every gated call attempted
     in the run; ``max_duration`` (seconds) is measured from the agent's start. Calls
-    past a limit are blocked; the agent itself is not interrupted.
+    past a limit are blocked; the agent itself is not interrupted. A run decision
+    under review is waited for (up to ``review_timeout``) unless ``wait_for_review``
+    is False.
+
+    ``run`` and ``arun`` are thin drivers over I/O-free steps: begin (the run's
+    request), authorize (the adapter kit's gate), the run's context, and finish
+    (its summary and outcome).
     """
 
     propagate = staticmethod(_context.propagate)
@@ -140,8 +168,11 @@ class Gateway:
         self.max_duration = max_duration
         self.require_ready = require_ready
         self.session_id = session_id
-        self.wait_for_review = wait_for_review
-        self.review_timeout = review_timeout
+        self._gate = ToolCallGate(
+            self.client,
+            on_review="wait" if wait_for_review else "refuse",
+            review_timeout=review_timeout,
+        )
         self._run_template = Action(  # validates the fields now, not at the first run
             tool=RUN_TOOL,
             intent_id=f"run:{agent_id}",
@@ -152,18 +183,20 @@ class Gateway:
             metadata={"max_tool_calls": max_tool_calls, "max_duration": max_duration},
         )
 
-    # -- shared steps (no I/O) -------------------------------------------------------
+    # -- steps (no I/O) ----------------------------------------------------------------
 
-    def _run_action(self, run_id: str, input: Any) -> Action:
+    def _begin(self, input: Any) -> _Run:
+        run_id = f"run_{uuid.uuid4().hex}"
         arguments = {"input": to_jsonable_python(input, fallback=repr)}
-        return self._run_template.model_copy(update={"run_id": run_id, "arguments": arguments})
+        action = self._run_template.model_copy(update={"run_id": run_id, "arguments": arguments})
+        return _Run(run_id, self._gate.client.prepare(action))
 
     @contextmanager
-    def _inside(self, run_id: str, tally: _Tally) -> Iterator[None]:
+    def _inside(self, run: _Run) -> Iterator[None]:
         """The run's context: identity, limits (nested in any enclosing run's) and the tally."""
         outer = _context.current_run()
-        run = _context.RunContext(
-            run_id=run_id,
+        context = _context.RunContext(
+            run_id=run.run_id,
             agent_id=self.agent_id,
             session_id=self.session_id or (outer.session_id if outer else None),
             limits=_context.RunLimits(
@@ -172,7 +205,7 @@ class Gateway:
                 parent=outer.limits if outer else None,
             ),
         )
-        with _context.run_context(run), _context.listening(tally.record):
+        with _context.run_context(context), _context.listening(run.tally.record):
             yield
 
     @staticmethod
@@ -185,7 +218,13 @@ class Gateway:
     def _not_ready() -> BackendError:
         return BackendError("the decision backend is not ready; the run did not start")
 
-    # -- sync --------------------------------------------------------------------------
+    @staticmethod
+    def _returned_coroutine(output: object) -> None:
+        if inspect.iscoroutine(output):
+            output.close()
+            raise TypeError("fn returned a coroutine: use `await gateway.arun(...)`")
+
+    # -- sync driver -------------------------------------------------------------------
 
     def run(self, fn: Callable[..., T], /, *, input: Any, **kwargs: Any) -> RunResult[T]:
         """Call ``fn(input, **kwargs)`` as a governed run. Raises ``BackendError`` when
@@ -193,70 +232,59 @@ class Gateway:
         when the run is refused; ``fn`` does not run then."""
         if inspect.iscoroutinefunction(fn):
             raise TypeError(f"{fn.__qualname__} is async: use `await gateway.arun(...)`")
-        client = self.client.as_sync()
+        client = self._gate.client
         if self.require_ready and not client.ready():
             raise self._not_ready()
-        run_id = f"run_{uuid.uuid4().hex}"
-        request = client.prepare(self._run_action(run_id, input))
-        decision = client._authorize(request, self.wait_for_review, self.review_timeout)
-        tally, started = _Tally(), time.monotonic()
+        run = self._begin(input)
+        decision = self._gate.authorize(run.request)
         try:
-            with self._inside(run_id, tally):
+            with self._inside(run):
                 output = fn(input, **kwargs)
-            if inspect.iscoroutine(output):
-                output.close()
-                raise TypeError("fn returned a coroutine: use `await gateway.arun(...)`")
+            self._returned_coroutine(output)
         except BaseException as error:
-            summary = self._settle(client, tally, started)
-            client.report(decision, self._outcome(error, summary), quiet=True)
+            client.report(decision, self._outcome(error, self._settle(run)), quiet=True)
             raise
-        summary = self._settle(client, tally, started)
+        summary = self._settle(run)
         client.report(decision, self._outcome(None, summary), quiet=True)
-        return RunResult(output=output, run_id=run_id, decision=decision, summary=summary)
+        return RunResult(output=output, run_id=run.run_id, decision=decision, summary=summary)
 
-    @staticmethod
-    def _settle(client: Client, tally: _Tally, started: float) -> RunSummary:
+    def _settle(self, run: _Run) -> RunSummary:
         """The summary, with calls that went to review counted by how the review ended."""
-        duration = time.monotonic() - started
-        for decision in tally.pending():
+        for decision in run.tally.pending():
             # Unknown to this client's backend (a tool used another one): it stays pending.
             with suppress(GatekitError):
-                tally.record(client.refresh(decision))
-        return tally.summary(duration)
+                run.tally.record(self._gate.client.refresh(decision))
+        return run.summary()
 
-    # -- async -------------------------------------------------------------------------
+    # -- async driver ------------------------------------------------------------------
 
     async def arun(
         self, fn: Callable[..., Awaitable[T] | T], /, *, input: Any, **kwargs: Any
     ) -> RunResult[T]:
         """``await fn(input, **kwargs)`` as a governed run; see ``run``. A sync ``fn``
         is called directly (it blocks the event loop while it runs)."""
-        client = self.client.as_async()
+        client = self._gate.aclient
         if self.require_ready and not await client.ready():
             raise self._not_ready()
-        run_id = f"run_{uuid.uuid4().hex}"
-        request = client.prepare(self._run_action(run_id, input))
-        decision = await client._authorize(request, self.wait_for_review, self.review_timeout)
-        tally, started = _Tally(), time.monotonic()
+        run = self._begin(input)
+        decision = await self._gate.aauthorize(run.request)
         try:
-            with self._inside(run_id, tally):
+            with self._inside(run):
                 output = fn(input, **kwargs)
                 if inspect.isawaitable(output):
                     output = await output
         except BaseException as error:
             with anyio.CancelScope(shield=True):
-                summary = await self._asettle(client, tally, started)
+                summary = await self._asettle(run)
                 await client.report(decision, self._outcome(error, summary), quiet=True)
             raise
-        summary = await self._asettle(client, tally, started)
+        summary = await self._asettle(run)
         await client.report(decision, self._outcome(None, summary), quiet=True)
-        return RunResult(output=output, run_id=run_id, decision=decision, summary=summary)
+        return RunResult(output=output, run_id=run.run_id, decision=decision, summary=summary)
 
-    @staticmethod
-    async def _asettle(client: AsyncClient, tally: _Tally, started: float) -> RunSummary:
+    async def _asettle(self, run: _Run) -> RunSummary:
         """See ``_settle``."""
-        duration = time.monotonic() - started
-        for decision in tally.pending():
+        for decision in run.tally.pending():
             with suppress(GatekitError):
-                tally.record(await client.refresh(decision))
-        return tally.summary(duration)
+                run.tally.record(await self._gate.aclient.refresh(decision))
+        return run.summary()

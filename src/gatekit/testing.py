@@ -17,14 +17,15 @@ of adapters, not evidence that a policy works.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from gatekit import _context
 from gatekit._models import Decision, DecisionRequest, Verdict
 from gatekit.backends.local import LocalBackend
 from gatekit.policy import Evaluation
+from gatekit.store import MemoryStore
 
-__all__ = ["MockBackend", "capture_decisions"]
+__all__ = ["MockBackend", "capture_decisions", "running"]
 
 
 class _VerdictPerTool:
@@ -53,7 +54,11 @@ class MockBackend(LocalBackend):
         *,
         approval_ttl: float = 3600.0,
     ) -> None:
-        super().__init__(policy=_VerdictPerTool(verdicts or {}, default), approval_ttl=approval_ttl)
+        super().__init__(
+            policy=_VerdictPerTool(verdicts or {}, default),
+            store=MemoryStore(),
+            approval_ttl=approval_ttl,
+        )
         self.requests: list[DecisionRequest] = []
         self.fail_with: BaseException | None = None
 
@@ -81,3 +86,8 @@ def capture_decisions() -> Iterator[CapturedDecisions]:
     captured = CapturedDecisions()
     with _context.listening(captured.append):
         yield captured
+
+
+def running(run: _context.RunContext) -> AbstractContextManager[_context.RunContext]:
+    """Make ``run`` the current agent run inside the block, as ``Gateway.run`` does."""
+    return _context.run_context(run)

@@ -103,7 +103,7 @@ def assert_model_saw_each_outcome(model: ScriptedChatModel, final: list[BaseMess
     assert first["call_lookup"].content.startswith("sunny in Oslo")
     assert first["call_wipe"].status == "error"
     assert first["call_wipe"].content == (
-        "The call to tool 'wipe_disk' was not run: blocked by policy: "
+        "gatekit did not run tool 'wipe_disk': blocked by policy: "
         "test policy says block for wipe_disk"
     )
     mail = tool_messages(model.seen[2])["call_mail"]
@@ -111,7 +111,7 @@ def assert_model_saw_each_outcome(model: ScriptedChatModel, final: list[BaseMess
     pay = tool_messages(model.seen[3])["call_pay"]
     assert pay.status == "error"
     assert pay.content == (
-        "The call to tool 'transfer' was not run: a human reviewer rejected it: "
+        "gatekit did not run tool 'transfer': a human reviewer rejected it: "
         "rejected by rita: reject transfer"
     )
     assert final[-1].content == "All done."
@@ -190,12 +190,12 @@ def test_middleware_uses_the_default_fields_for_unlisted_tools(engine: LocalBack
     model = ScriptedChatModel.calling(
         [{"name": "lookup", "args": {"city": "Rome"}, "id": "c1"}], "ok"
     )
-    gate = GatekitMiddleware(Client(engine), default={"risk_level": "high"}, on_review="deny")
+    gate = GatekitMiddleware(Client(engine), default={"risk_level": "high"}, on_review="refuse")
     agent = create_agent(model, tools=make_tools(ran), middleware=[gate])
     result = agent.invoke({"messages": [("user", "weather?")]})
     message = tool_messages(result["messages"])["c1"]
     assert message.status == "error"
-    assert "needs human review first" in message.content
+    assert "it waits for human review" in message.content
     assert ran == []
     (decision,) = engine.store.list()
     assert (decision.tool, decision.status) == ("lookup", Status.PENDING_REVIEW)

@@ -100,7 +100,7 @@ def test_under_tool_refusal_reaches_the_model_with_handle_tool_error() -> None:
     wrapped = StructuredTool.from_function(wipe_disk, handle_tool_error=True)
     message = wrapped.invoke(call("wipe_disk", {"path": "/"}))
     assert message.status == "error"
-    assert message.content.startswith("The call to tool 'wipe_disk' was not run: blocked")
+    assert message.content.startswith("gatekit did not run tool 'wipe_disk': blocked")
     assert ran == []
 
 
@@ -145,7 +145,7 @@ def test_under_tool_sync_function_fails_closed() -> None:
         ran.append(path)
         return "wiped"
 
-    with pytest.raises(GatekitToolError, match="fail closed"):
+    with pytest.raises(GatekitToolError, match="could not get a decision"):
         wipe_disk.invoke({"path": "/"})
     assert ran == []
 

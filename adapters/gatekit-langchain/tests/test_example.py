@@ -17,6 +17,6 @@ def test_example_runs_and_prints_each_outcome() -> None:
     out = done.stdout
     assert "paused for review: send_email" in out
     assert "[success] get_weather: Sunny and 21 C in Lisbon" in out
-    assert "[error] delete_records: The call to tool 'delete_records' was not run" in out
+    assert "[error] delete_records: gatekit did not run tool 'delete_records'" in out
     assert "[success] send_email: email 'Report' sent to ops@example.com" in out
     assert "send_email      approved  approved by alice: ok to send" in out

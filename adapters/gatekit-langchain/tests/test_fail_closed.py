@@ -18,8 +18,8 @@ from gatekit import BackendError, Client, Decision, DecisionRequest
 from gatekit.testing import MockBackend
 
 FAIL_CLOSED = (
-    "The call to tool 'wipe_disk' was not run: no governance decision could be obtained, "
-    "so it was refused (fail closed)"
+    "gatekit could not get a decision for tool 'wipe_disk', so it did not run; "
+    "try again later or report it to an operator"
 )
 
 
@@ -177,7 +177,7 @@ def test_failed_review_recording_refuses(style: str, ran: list[str]) -> None:
     result = agent.invoke(Command(resume=approve("alice")), config)
     message = result["messages"][-2]
     assert message.status == "error"
-    assert "no governance decision could be obtained" in message.content
+    assert "could not get a decision for tool" in message.content
     assert ran == []
 
 

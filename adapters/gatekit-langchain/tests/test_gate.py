@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from gatekit_langchain import ReviewAnswer, approve, denial_message, reject
-from gatekit_langchain._gate import Gate, GatedCall, idempotency_key
+from gatekit_langchain import ReviewAnswer, approve, reject
+from gatekit_langchain._gate import Gate, GatedCall, GateDenied, idempotency_key
 from gatekit_langchain._review import parse_answer
 
 import gatekit
 from gatekit import Decision, Status
-from gatekit._context import RunContext, run_context
+from gatekit.adapters import Refusal, RunContext
+from gatekit.testing import running
 
 
 def in_thread(thread: str | None, call_id: str | None = "c1") -> GatedCall:
@@ -19,24 +20,34 @@ def in_thread(thread: str | None, call_id: str | None = "c1") -> GatedCall:
     return GatedCall("send_email", {"to": "x"}, call_id, config)  # type: ignore[arg-type]
 
 
-def test_key_is_stable_per_thread_and_call() -> None:
-    assert idempotency_key(in_thread("t1")) == idempotency_key(in_thread("t1"))
-    assert idempotency_key(in_thread("t1")) != idempotency_key(in_thread("t2"))
-    assert idempotency_key(in_thread("t1")) != idempotency_key(in_thread("t1", "c2"))
-    assert idempotency_key(in_thread("t1", None)) is None
-    key = idempotency_key(in_thread("t1"))
-    assert key is not None
-    assert key.startswith("langchain:")
-    assert len(key) <= 256
+ACTION = "a" * 64
+
+
+def key(call: GatedCall, action: str = ACTION) -> str | None:
+    return idempotency_key(call, action)
+
+
+def test_key_is_stable_per_thread_call_and_action() -> None:
+    assert key(in_thread("t1")) == key(in_thread("t1"))
+    assert key(in_thread("t1")) != key(in_thread("t2"))
+    assert key(in_thread("t1")) != key(in_thread("t1", "c2"))
+    assert key(in_thread("t1")) != key(in_thread("t1"), "b" * 64)  # same id, other arguments
+    assert key(in_thread("t1", None)) is None
+    found = key(in_thread("t1"))
+    assert found is not None
+    assert found.startswith("langchain:")
+    assert len(found) <= 256
 
 
 def test_key_uses_the_gatekit_run_only_without_a_thread() -> None:
-    with run_context(RunContext(run_id="run-1")):
-        first = idempotency_key(in_thread(None))
-        threaded = idempotency_key(in_thread("t1"))
-    with run_context(RunContext(run_id="run-2")):
-        assert idempotency_key(in_thread(None)) != first
-        assert idempotency_key(in_thread("t1")) == threaded  # a resume may start a new run
+    with running(RunContext(run_id="run-1")):
+        first = key(in_thread(None))
+        threaded = key(in_thread("t1"))
+    with running(RunContext(run_id="run-2")):
+        assert key(in_thread(None)) != first
+        assert key(in_thread("t1")) == threaded  # a resume may start a new run
+    outside = key(in_thread(None))
+    assert outside not in (first, None)  # scoped to this process, not global
 
 
 def test_resume_values() -> None:
@@ -67,35 +78,25 @@ def decision(status: Status, **extra: object) -> Decision:
 
 
 @pytest.mark.parametrize(
-    ("error", "expected"),
+    "error",
     [
-        (gatekit.Blocked(decision(Status.BLOCKED)), "blocked by policy: the reason"),
-        (
-            gatekit.RateLimited(decision(Status.BLOCKED, retry_after=2.5)),
-            "rate limited: the reason; retry after 2.5 s",
-        ),
-        (gatekit.Rejected(decision(Status.REJECTED)), "a human reviewer rejected it: the reason"),
-        (
-            gatekit.PendingReview(decision(Status.PENDING_REVIEW, approval_id="apr_1")),
-            "it needs human review first (approval apr_1): the reason",
-        ),
-        (
-            gatekit.ApprovalTimeout(decision(Status.PENDING_REVIEW)),
-            "no reviewer decided in time: the reason",
-        ),
-        (gatekit.ApprovalExpired(decision(Status.EXPIRED)), "its approval expired: the reason"),
-        (
-            gatekit.BackendError("socket closed"),
-            "no governance decision could be obtained, so it was refused (fail closed)",
-        ),
+        gatekit.Blocked(decision(Status.BLOCKED)),
+        gatekit.RateLimited(decision(Status.BLOCKED, retry_after=2.5)),
+        gatekit.Rejected(decision(Status.REJECTED)),
+        gatekit.PendingReview(decision(Status.PENDING_REVIEW, approval_id="apr_1")),
+        gatekit.ApprovalTimeout(decision(Status.PENDING_REVIEW)),
+        gatekit.ApprovalExpired(decision(Status.EXPIRED)),
+        gatekit.BackendError("socket closed"),
     ],
 )
-def test_denial_messages(error: gatekit.GatekitError, expected: str) -> None:
-    assert denial_message("t", error) == f"The call to tool 't' was not run: {expected}"
+def test_a_denial_tells_the_model_the_kits_refusal(error: gatekit.GatekitError) -> None:
+    denied = GateDenied(error, "t")
+    assert str(denied) == Refusal.of("t", error).message
+    assert denied.tool_message("call_1").content == Refusal.of("t", error).message
 
 
 def test_backend_details_do_not_reach_the_model() -> None:
-    assert "socket" not in denial_message("t", gatekit.BackendError("socket closed at 10.0.0.3"))
+    assert "socket" not in str(GateDenied(gatekit.BackendError("socket closed at 10.0.0.3"), "t"))
 
 
 def test_gate_settings_are_checked_at_construction() -> None:

@@ -95,7 +95,7 @@ def test_rejected_resume_never_runs_the_tool(style: str, engine: LocalBackend) -
     message = tool_messages(model.seen[-1])["c1"]
     assert message.status == "error"
     assert message.content == (
-        "The call to tool 'send_email' was not run: a human reviewer rejected it: "
+        "gatekit did not run tool 'send_email': a human reviewer rejected it: "
         "rejected by alice: not to eve"
     )
     assert done["messages"][-1].content == "Understood."

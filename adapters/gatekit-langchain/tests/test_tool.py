@@ -192,7 +192,9 @@ def test_blocked_tool_call_becomes_an_error_tool_message(ran: list[Any]) -> None
     assert message.status == "error"
     assert message.tool_call_id == "c1"
     assert message.name == "wipe_disk"
-    assert "was not run: blocked by policy: mock verdict: block" in message.content
+    assert (
+        "did not run tool 'wipe_disk': blocked by policy: mock verdict: block" in message.content
+    )
     batch = gated.batch(
         [call("wipe_disk", {"path": "/a"}, "c2"), call("wipe_disk", {"path": "/b"}, "c3")]
     )
@@ -253,10 +255,10 @@ def test_review_can_be_refused_at_once_or_waited_for(ran: list[Any]) -> None:
         return "sent"
 
     backend = MockBackend(verdicts={"send_email": "review"})
-    deny = secure_langchain_tool(send_email, client=Client(backend), on_review="deny")
+    deny = secure_langchain_tool(send_email, client=Client(backend), on_review="refuse")
     message = deny.invoke(call("send_email", {"to": "bob"}, "c1"))
     assert message.status == "error"
-    assert "needs human review first (approval apr_" in message.content
+    assert "it waits for human review: " in message.content
 
     wait = secure_langchain_tool(send_email, client=Client(backend), review_timeout=0.05)
     message = wait.invoke(call("send_email", {"to": "bob"}, "c2"))

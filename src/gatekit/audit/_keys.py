@@ -80,8 +80,9 @@ class KeyRing:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         (self.directory / f"{signer.key_id}.pub").write_bytes(public_pem)
-        # Write-then-rename so a crash never leaves ``active`` naming a missing key.
-        pointer = self.directory / "active.tmp"
+        # Write-then-rename so a crash never leaves ``active`` naming a missing key; the
+        # temporary name is this key's own, as processes starting at once race here.
+        pointer = self.directory / f"active.{signer.key_id}.tmp"
         pointer.write_text(signer.key_id + "\n")
         pointer.replace(self.directory / "active")
         return signer

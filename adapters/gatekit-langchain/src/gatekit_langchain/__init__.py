@@ -13,11 +13,7 @@ from gatekit_langchain._compat import check_versions
 
 check_versions()
 
-from gatekit_langchain._gate import (  # noqa: E402 - only after the version check
-    DenialMode,
-    ReviewMode,
-    denial_message,
-)
+from gatekit_langchain._gate import DenialMode, ReviewMode  # noqa: E402 - after the check
 from gatekit_langchain._middleware import GatekitMiddleware  # noqa: E402
 from gatekit_langchain._review import ReviewAnswer, approve, reject  # noqa: E402
 from gatekit_langchain._tool import (  # noqa: E402
@@ -35,7 +31,6 @@ __all__ = [
     "ReviewAnswer",
     "ReviewMode",
     "approve",
-    "denial_message",
     "langchain_tool",
     "reject",
     "secure_langchain_tool",

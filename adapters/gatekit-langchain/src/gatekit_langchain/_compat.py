@@ -7,44 +7,13 @@ run, so it fails at import instead, naming the range to install.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from importlib import metadata
+from gatekit.adapters import require
 
-# distribution -> supported major version (pyproject.toml says the same: >=1.0,<2)
-SUPPORTED_MAJOR = {"langchain-core": 1, "langchain": 1, "langgraph": 1}
+# distribution -> supported range (pyproject.toml says the same)
+SUPPORTED = {"langchain-core": ">=1.0,<2", "langchain": ">=1.0,<2", "langgraph": ">=1.0,<2"}
 
 
-def supported_range() -> str:
-    return ", ".join(f"{name}>={major}.0,<{major + 1}" for name, major in SUPPORTED_MAJOR.items())
-
-
-_VERSION = re.compile(
-    r"(\d+)\.\d+(?:\.\d+)*"  # release
-    r"(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?(?:\+[\w.]+)?"  # pre, post, dev, local
-)
-
-
-def _major(version: str) -> int | None:
-    """The major number of a PEP 440 version; None when it cannot be read."""
-    match = _VERSION.fullmatch(version.strip())
-    return int(match.group(1)) if match else None
-
-
-def check_versions(version_of: Callable[[str], str] = metadata.version) -> None:
+def check_versions() -> None:
     """Raise ImportError naming the supported range if a framework package is off it."""
-    for name, major in SUPPORTED_MAJOR.items():
-        try:
-            installed = version_of(name)
-        except metadata.PackageNotFoundError:
-            raise ImportError(
-                f"gatekit-langchain needs {name}, which is not installed "
-                f"(supported: {supported_range()})"
-            ) from None
-        if _major(installed) != major:
-            wanted = f"{name}>={major}.0,<{major + 1}"
-            raise ImportError(
-                f"gatekit-langchain supports {wanted}, but {name} {installed} is installed "
-                f"(supported: {supported_range()}); install a supported version: "
-                f"pip install '{wanted}'"
-            )
+    for distribution, spec in SUPPORTED.items():
+        require(distribution, spec, adapter="gatekit-langchain")

@@ -1,88 +1,54 @@
-"""The one path every LangChain entry point takes: tool call → Action → Decision → go or no-go.
+"""The one path every LangChain entry point takes: tool call → the kit's gate → go or no-go.
 
-Nothing here decides anything; the engine does. This module builds the
-Action, asks the client, and turns a pending review into a bounded wait, a
-LangGraph ``interrupt()`` or a refusal. A refusal is raised as ``GateDenied``
-so that each entry point (tool, middleware) can turn it into what its caller
-expects: an error ``ToolMessage`` the model can act on, or an exception.
+Nothing here decides anything; the engine does, through ``gatekit.adapters``.
+This module turns a LangChain tool call into the kit's request, adds what only
+LangChain has (a pending review as a LangGraph ``interrupt()``, decisions keyed
+by the tool call id so a resumed graph finds its decision again), and raises a
+refusal as ``GateDenied`` so each entry point (tool, middleware) can answer its
+caller as it expects: an error ``ToolMessage`` the model can act on, or an exception.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack, ExitStack
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
-import anyio
 from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
-from pydantic_core import to_jsonable_python
 
 from gatekit import (
-    Action,
-    ApprovalConsumed,
-    ApprovalExpired,
-    ApprovalTimeout,
     AsyncClient,
-    BackendError,
-    Blocked,
     Client,
     ConfigurationError,
     Decision,
     DecisionRequest,
     GatekitError,
-    PendingReview,
-    RateLimited,
-    Rejected,
-    ValidationError,
-    default_client,
 )
-from gatekit._context import current_run
+from gatekit.adapters import DenialMode, Refusal, ToolCallGate, current_run, digest
 from gatekit_langchain._review import (
-    ReviewAnswer,
     approval_id_of,
     parse_answer,
     recording_review,
     refuse_if_rejected,
-    review_method,
     review_request,
 )
 
-__all__ = [
-    "DenialMode",
-    "Gate",
-    "GateDenied",
-    "GatedCall",
-    "ReviewMode",
-    "denial_message",
-    "validate_fields",
-]
+__all__ = ["DenialMode", "Gate", "GateDenied", "GatedCall", "ReviewMode"]
 
-ReviewMode = Literal["auto", "wait", "interrupt", "deny"]
-DenialMode = Literal["message", "raise"]
+R = TypeVar("R")
 
-# Action fields the adapter fills from the call itself; users set the governance ones.
-_ADAPTER_FIELDS = frozenset({"tool", "arguments", "idempotency_key"})
+ReviewMode = Literal["auto", "wait", "interrupt", "refuse"]
 
 # LangGraph puts the graph's checkpointer under this configurable key; interrupts need one.
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
 
-
-def validate_fields(tool: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Check action fields once, when a tool or middleware is set up, not at the first call."""
-    clash = sorted(_ADAPTER_FIELDS & fields.keys())
-    if clash:
-        raise ValidationError(
-            f"{', '.join(clash)} cannot be set: the adapter takes them from each tool call",
-            field=clash[0],
-        )
-    Action(tool=tool, **fields)
-    return dict(fields)
+# Scopes tool call ids seen outside any thread or run to this process: a model that
+# numbers its calls (or a replayed message) elsewhere must not find this process's
+# decisions.
+_PROCESS_SCOPE = secrets.token_hex(16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,65 +65,58 @@ class GatedCall:
         return (self.config or {}).get("configurable") or {}
 
 
+def _refuse(_request: DecisionRequest, pending: Decision) -> Decision:
+    """A review hook that leaves the call pending: it is refused, not waited for."""
+    return pending
+
+
+async def _arefuse(request: DecisionRequest, pending: Decision) -> Decision:
+    return _refuse(request, pending)
+
+
 class GateDenied(Exception):
-    """The gate refused a call; ``error`` is the gatekit exception saying why."""
+    """The gate refused a call; ``error`` is the gatekit exception, ``refusal`` what
+    the model is told."""
 
     def __init__(self, error: GatekitError, tool: str) -> None:
         self.error = error
         self.tool = tool
-        super().__init__(denial_message(tool, error))
+        self.refusal = Refusal.of(tool, error)
+        super().__init__(self.refusal.message)
 
     def tool_message(self, tool_call_id: str) -> ToolMessage:
         return ToolMessage(
-            content=str(self), tool_call_id=tool_call_id, name=self.tool, status="error"
+            content=self.refusal.message, tool_call_id=tool_call_id, name=self.tool, status="error"
         )
 
 
-def denial_message(tool: str, error: GatekitError) -> str:
-    """What the model reads when a call was refused: enough to explain it or change course."""
-    reason = getattr(error, "reason", str(error))
-    detail: str
-    if isinstance(error, RateLimited):
-        retry = f"; retry after {error.retry_after:g} s" if error.retry_after else ""
-        detail = f"rate limited: {reason}{retry}"
-    elif isinstance(error, Blocked):
-        detail = f"blocked by policy: {reason}"
-    elif isinstance(error, Rejected):
-        detail = f"a human reviewer rejected it: {reason}"
-    elif isinstance(error, PendingReview):
-        detail = f"it needs human review first (approval {error.approval_id}): {reason}"
-    elif isinstance(error, ApprovalTimeout):
-        detail = f"no reviewer decided in time: {reason}"
-    elif isinstance(error, ApprovalExpired):
-        detail = f"its approval expired: {reason}"
-    elif isinstance(error, ApprovalConsumed):
-        detail = f"this call was already decided and its decision used once: {reason}"
-    elif isinstance(error, BackendError):
-        detail = "no governance decision could be obtained, so it was refused (fail closed)"
-    else:
-        detail = f"gatekit refused it: {error}"
-    return f"The call to tool {tool!r} was not run: {detail}"
-
-
-def idempotency_key(call: GatedCall) -> str | None:
+def idempotency_key(call: GatedCall, action_digest: str) -> str | None:
     """Same tool call in the same thread → same key → the same decision after a resume.
 
     Scoped by the LangGraph thread when there is one (it survives a resume; a
-    gatekit run id may not), else by the gatekit run. Without a tool call id
-    there is nothing stable to find the decision by again.
+    gatekit run id may not), else by the gatekit run, else by this process; and by
+    the action, so a repeated call id with other arguments is another call.
+    Without a tool call id there is nothing stable to find the decision by again.
     """
     if not call.tool_call_id:
         return None
     thread = call.configurable.get("thread_id")
     run = current_run()
-    scope = {
-        "tool": call.tool,
-        "tool_call_id": call.tool_call_id,
-        "thread_id": thread,
-        "run_id": run.run_id if thread is None and run is not None else None,
-    }
-    digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()
-    return f"langchain:{digest[:48]}"
+    if thread is not None:
+        scope = f"thread:{thread}"
+    elif run is not None:
+        scope = f"run:{run.run_id}"
+    else:
+        scope = f"process:{_PROCESS_SCOPE}"
+    key = digest(
+        {
+            "tool": call.tool,
+            "tool_call_id": call.tool_call_id,
+            "scope": scope,
+            "action": action_digest,
+        }
+    )
+    return f"langchain:{key[:48]}"
 
 
 class Gate:
@@ -166,9 +125,10 @@ class Gate:
     ``on_review`` says what a pending review does: ``"wait"`` (bounded by
     ``review_timeout``, else the client's ``approval_timeout``), ``"interrupt"``
     (pause the LangGraph graph; the resume value is the reviewer's decision),
-    ``"deny"`` (refuse now), or ``"auto"``: interrupt when the call runs inside a
+    ``"refuse"`` (refuse now), or ``"auto"``: interrupt when the call runs inside a
     graph with a checkpointer and has a tool call id, otherwise wait.
-    ``on_denied`` says whether refusals become error ToolMessages or raise.
+    ``on_denied`` says whether refusals become error ToolMessages or raise;
+    ``tools``/``default`` are the action fields per tool and for the others.
     """
 
     def __init__(
@@ -178,35 +138,26 @@ class Gate:
         on_review: ReviewMode = "auto",
         review_timeout: float | None = None,
         on_denied: DenialMode = "message",
+        tools: Mapping[str, Mapping[str, Any]] | None = None,
+        default: Mapping[str, Any] | None = None,
     ) -> None:
-        if client is not None and not isinstance(client, Client | AsyncClient):
-            raise ConfigurationError(
-                f"client must be a gatekit Client or AsyncClient, got {type(client).__name__}"
-            )
         if on_review not in get_args(ReviewMode):
             raise ConfigurationError(f"on_review must be one of {get_args(ReviewMode)}")
-        if on_denied not in get_args(DenialMode):
-            raise ConfigurationError(f"on_denied must be one of {get_args(DenialMode)}")
-        if review_timeout is not None and review_timeout <= 0:
-            raise ConfigurationError("review_timeout must be positive")
-        self._given_client = client
         self.on_review: ReviewMode = on_review
-        self.review_timeout = review_timeout
-        self.on_denied: DenialMode = on_denied
+        self.kit = ToolCallGate(
+            client,
+            on_review="refuse" if on_review == "refuse" else "wait",
+            review_timeout=review_timeout,
+            on_denied=on_denied,
+            tools=tools,
+            default=default,
+        )
 
-    # The default client is resolved at the first call, so decorating at import
-    # time does not build an engine.
-    @functools.cached_property
-    def client(self) -> Client:
-        return (self._given_client or default_client()).as_sync()
+    @property
+    def on_denied(self) -> DenialMode:
+        return self.kit.on_denied
 
-    @functools.cached_property
-    def aclient(self) -> AsyncClient:
-        return (self._given_client or default_client()).as_async()
-
-    # -- building the request --------------------------------------------------------
-
-    def request(self, call: GatedCall, fields: Mapping[str, Any]) -> DecisionRequest:
+    def request(self, call: GatedCall) -> DecisionRequest:
         trace = {
             name: value
             for name, value in (
@@ -215,94 +166,94 @@ class Gate:
             )
             if value is not None
         }
-        metadata = {**fields.get("metadata", {}), "langchain": to_jsonable_python(trace)}
-        real = Action(
-            **{**fields, "metadata": metadata},
-            tool=call.tool,
-            arguments=to_jsonable_python(dict(call.arguments), fallback=repr),
-            idempotency_key=idempotency_key(call),
+        unkeyed = self.kit.request(call.tool, call.arguments, metadata={"langchain": trace})
+        key = idempotency_key(call, unkeyed.action_digest)
+        if key is None:
+            return unkeyed
+        return self.kit.request(
+            call.tool, call.arguments, metadata={"langchain": trace}, idempotency_key=key
         )
-        return self.client.prepare(real)
 
-    def _mode(self, call: GatedCall) -> Literal["wait", "interrupt", "deny"]:
+    def _mode(self, call: GatedCall) -> Literal["wait", "interrupt", "refuse"]:
         if self.on_review == "auto":
             in_graph = bool(call.configurable.get(_CHECKPOINTER_KEY))
             return "interrupt" if in_graph and call.tool_call_id else "wait"
         if self.on_review == "interrupt" and not call.tool_call_id:
-            return "deny"  # a resumed node could not find this decision again
+            return "refuse"  # a resumed node could not find this decision again
         return self.on_review
 
     # -- sync ----------------------------------------------------------------------
 
-    def enter(self, stack: ExitStack, call: GatedCall, fields: Mapping[str, Any]) -> Decision:
-        """Authorize ``call``; the caller runs the tool inside ``stack``, which reports after.
+    def run(self, call: GatedCall, body: Callable[[], R]) -> R:
+        """``body()`` if the call is allowed. Raises GateDenied when it must not run;
+        lets a LangGraph interrupt through; the body's own errors pass unchanged."""
+        started = False
 
-        Raises GateDenied when the call must not run; lets a LangGraph interrupt through.
-        """
+        def run_body(_decision: Decision) -> R:
+            nonlocal started
+            started = True
+            return body()
+
         try:
-            request = self.request(call, fields)
+            request = self.request(call)
             mode = self._mode(call)
             if mode == "interrupt":
-                # Keyed by the tool call: a resumed node finds the same decision again.
-                decision = self.client.decide(request)
+                decision = self.kit.client.decide(request)
                 if decision.approval_id is not None:
                     self._review_by_interrupt(call, request, decision)
-            guarded = self.client.guard(request, wait=mode == "wait", timeout=self.review_timeout)
-            return stack.enter_context(guarded)
+            return self.kit.run(request, run_body, review=_refuse if mode == "refuse" else None)
         except GatekitError as error:
+            if started:
+                raise
             raise GateDenied(error, call.tool) from error
-
-    def _ask_reviewer(
-        self, call: GatedCall, request: DecisionRequest, pending: Decision
-    ) -> tuple[ReviewAnswer, Callable[[], Decision]]:
-        """The human's answer, through the graph, and how to record it as theirs.
-
-        First pass: ``interrupt()`` pauses the graph. On resume it returns the
-        answer, even when the review was meanwhile recorded elsewhere: then the
-        stored review stands, but a "reject" in the resume value still wins.
-        """
-        answer = parse_answer(
-            interrupt(review_request(request, pending, call.tool_call_id)), pending
-        )
-        record = functools.partial(
-            review_method(self.client.backend, answer),
-            approval_id_of(pending),
-            reviewer=answer.reviewer,
-            comment=answer.comment,
-        )
-        return answer, record
 
     def _review_by_interrupt(
         self, call: GatedCall, request: DecisionRequest, pending: Decision
     ) -> None:
-        answer, record = self._ask_reviewer(call, request, pending)
+        """First pass: ``interrupt()`` pauses the graph. On resume it returns the answer,
+        recorded as that reviewer's, even when the review was meanwhile recorded
+        elsewhere: then the stored review stands, but a "reject" still wins."""
+        answer = parse_answer(
+            interrupt(review_request(request, pending, call.tool_call_id)), pending
+        )
+        record = self.kit.client.approve if answer.decision == "approve" else self.kit.client.reject
         with recording_review():
-            record()
+            record(approval_id_of(pending), reviewer=answer.reviewer, comment=answer.comment)
         refuse_if_rejected(answer, pending)
 
     # -- async ---------------------------------------------------------------------
 
-    async def aenter(
-        self, stack: AsyncExitStack, call: GatedCall, fields: Mapping[str, Any]
-    ) -> Decision:
-        """See ``enter``."""
+    async def arun(self, call: GatedCall, body: Callable[[], Awaitable[R]]) -> R:
+        """See ``run``."""
+        started = False
+
+        async def run_body(_decision: Decision) -> R:
+            nonlocal started
+            started = True
+            return await body()
+
         try:
-            request = self.request(call, fields)
+            request = self.request(call)
             mode = self._mode(call)
             if mode == "interrupt":
-                decision = await self.aclient.decide(request)
+                decision = await self.kit.aclient.decide(request)
                 if decision.approval_id is not None:
                     await self._areview_by_interrupt(call, request, decision)
-            guarded = self.aclient.guard(request, wait=mode == "wait", timeout=self.review_timeout)
-            return await stack.enter_async_context(guarded)
+            review = _arefuse if mode == "refuse" else None
+            return await self.kit.arun(request, run_body, review=review)
         except GatekitError as error:
+            if started:
+                raise
             raise GateDenied(error, call.tool) from error
 
     async def _areview_by_interrupt(
         self, call: GatedCall, request: DecisionRequest, pending: Decision
     ) -> None:
-        answer, record = self._ask_reviewer(call, request, pending)
+        answer = parse_answer(
+            interrupt(review_request(request, pending, call.tool_call_id)), pending
+        )
+        client = self.kit.aclient
+        record = client.approve if answer.decision == "approve" else client.reject
         with recording_review():
-            # ReviewBackend is sync-only; keep a remote backend off the event loop.
-            await anyio.to_thread.run_sync(record)
+            await record(approval_id_of(pending), reviewer=answer.reviewer, comment=answer.comment)
         refuse_if_rejected(answer, pending)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, ExitStack
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ToolCallRequest
@@ -11,14 +10,7 @@ from langchain_core.messages import ToolMessage
 from langgraph.types import Command
 
 from gatekit import AsyncClient, Client
-from gatekit_langchain._gate import (
-    DenialMode,
-    Gate,
-    GatedCall,
-    GateDenied,
-    ReviewMode,
-    validate_fields,
-)
+from gatekit_langchain._gate import DenialMode, Gate, GatedCall, GateDenied, ReviewMode
 from gatekit_langchain._tool import GatedTool
 
 __all__ = ["GatekitMiddleware"]
@@ -53,16 +45,13 @@ class GatekitMiddleware(AgentMiddleware):
     ) -> None:
         super().__init__()
         self.gate = Gate(
-            client, on_review=on_review, review_timeout=review_timeout, on_denied=on_denied
+            client,
+            on_review=on_review,
+            review_timeout=review_timeout,
+            on_denied=on_denied,
+            tools=tools,
+            default=default,
         )
-        self.tool_fields: dict[str, dict[str, Any]] = {
-            name: validate_fields(name, fields) for name, fields in (tools or {}).items()
-        }
-        self.default_fields: dict[str, Any] = validate_fields("default", default or {})
-
-    def _fields(self, tool: str) -> Mapping[str, Any]:
-        fields: dict[str, Any] = self.tool_fields.get(tool, self.default_fields)
-        return fields
 
     @staticmethod
     def _gates_itself(request: ToolCallRequest) -> bool:
@@ -94,12 +83,10 @@ class GatekitMiddleware(AgentMiddleware):
         if self._gates_itself(request):
             return handler(request)
         call = self._call(request)
-        with ExitStack() as stack:
-            try:
-                self.gate.enter(stack, call, self._fields(call.tool))
-            except GateDenied as denied:
-                return self._refusal(denied, call)
-            return handler(request)
+        try:
+            return self.gate.run(call, lambda: handler(request))
+        except GateDenied as denied:
+            return self._refusal(denied, call)
 
     async def awrap_tool_call(
         self,
@@ -109,9 +96,7 @@ class GatekitMiddleware(AgentMiddleware):
         if self._gates_itself(request):
             return await handler(request)
         call = self._call(request)
-        async with AsyncExitStack() as stack:
-            try:
-                await self.gate.aenter(stack, call, self._fields(call.tool))
-            except GateDenied as denied:
-                return self._refusal(denied, call)
-            return await handler(request)
+        try:
+            return await self.gate.arun(call, lambda: handler(request))
+        except GateDenied as denied:
+            return self._refusal(denied, call)

@@ -2,12 +2,12 @@
 
 The interrupt's value is ``review_request(...)``; the resume value is a
 ``ReviewAnswer`` (build it with ``approve``/``reject``), recorded through the
-backend as that reviewer's review.
+client as that reviewer's review.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -23,7 +23,6 @@ from gatekit import (
     ReviewConflict,
     ValidationError,
 )
-from gatekit.backends import ReviewBackend
 
 __all__ = [
     "ReviewAnswer",
@@ -33,7 +32,6 @@ __all__ = [
     "recording_review",
     "refuse_if_rejected",
     "reject",
-    "review_method",
     "review_request",
 ]
 
@@ -119,14 +117,6 @@ def review_request(
         "expires_at": pending.expires_at.isoformat() if pending.expires_at else None,
         "resume_with": _RESUME_SHAPE,
     }
-
-
-def review_method(backend: object, answer: ReviewAnswer) -> Callable[..., Decision]:
-    if not isinstance(backend, ReviewBackend):
-        raise BackendError(
-            f"{type(backend).__name__} cannot record reviews, so a resumed review cannot be bound"
-        )
-    return backend.approve if answer.decision == "approve" else backend.reject
 
 
 @contextmanager

@@ -15,7 +15,6 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack, ExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -28,14 +27,7 @@ from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict, Field, SkipValidation
 
 from gatekit import AsyncClient, Client
-from gatekit_langchain._gate import (
-    DenialMode,
-    Gate,
-    GatedCall,
-    GateDenied,
-    ReviewMode,
-    validate_fields,
-)
+from gatekit_langchain._gate import DenialMode, Gate, GatedCall, GateDenied, ReviewMode
 
 __all__ = ["GatedTool", "GatekitToolError", "langchain_tool", "secure_langchain_tool"]
 
@@ -73,11 +65,13 @@ class GatekitToolError(ToolException):
     """A gated function (``langchain_tool`` under ``@tool``) was refused.
 
     It is a ``ToolException``: a tool with ``handle_tool_error=True`` shows the
-    reason to the model as an error ToolMessage. ``error`` is the gatekit exception.
+    reason to the model as an error ToolMessage. ``error`` is the gatekit exception,
+    ``refusal`` what the model is told.
     """
 
     def __init__(self, denied: GateDenied) -> None:
         self.error = denied.error
+        self.refusal = denied.refusal
         super().__init__(str(denied))
 
 
@@ -87,7 +81,6 @@ class GatedTool(BaseTool):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     inner: SkipValidation[BaseTool] = Field(exclude=True)
-    action_fields: dict[str, Any] = Field(default_factory=dict, exclude=True)
     gate: SkipValidation[Gate] = Field(exclude=True)
 
     # -- the inner tool's face -----------------------------------------------------
@@ -152,12 +145,10 @@ class GatedTool(BaseTool):
     ) -> Any:
         call = self._call(args, kwargs, config)
         plumbing = _plumbing(self.inner._run, run_manager, config)
-        with ExitStack() as stack:
-            try:
-                self.gate.enter(stack, call, self.action_fields)
-            except GateDenied as denied:
-                self._raise_for_direct_call(denied)
-            return self.inner._run(*args, **kwargs, **plumbing)
+        try:
+            return self.gate.run(call, lambda: self.inner._run(*args, **kwargs, **plumbing))
+        except GateDenied as denied:
+            self._raise_for_direct_call(denied)
 
     async def _arun(
         self,
@@ -171,12 +162,10 @@ class GatedTool(BaseTool):
         own_arun = type(self.inner)._arun is not BaseTool._arun
         target = self.inner._arun if own_arun else self.inner._run
         plumbing = _plumbing(target, run_manager, config)
-        async with AsyncExitStack() as stack:
-            try:
-                await self.gate.aenter(stack, call, self.action_fields)
-            except GateDenied as denied:
-                self._raise_for_direct_call(denied)
-            return await self.inner._arun(*args, **kwargs, **plumbing)
+        try:
+            return await self.gate.arun(call, lambda: self.inner._arun(*args, **kwargs, **plumbing))
+        except GateDenied as denied:
+            self._raise_for_direct_call(denied)
 
     def _raise_for_direct_call(self, denied: GateDenied) -> typing.NoReturn:
         active = _active_run.get()
@@ -244,14 +233,15 @@ def secure_langchain_tool(
     if not isinstance(tool, BaseTool):
         raise TypeError(f"secure_langchain_tool expects a LangChain BaseTool, got {type(tool)!r}")
     inner = tool.inner if isinstance(tool, GatedTool) else tool
-    gate = Gate(client, on_review=on_review, review_timeout=review_timeout, on_denied=on_denied)
-    copied = {name: getattr(inner, name) for name in _COPIED_FIELDS}
-    return GatedTool(
-        **copied,
-        inner=inner,
-        action_fields=validate_fields(inner.name, action_fields),
-        gate=gate,
+    gate = Gate(
+        client,
+        on_review=on_review,
+        review_timeout=review_timeout,
+        on_denied=on_denied,
+        default=action_fields,
     )
+    copied = {name: getattr(inner, name) for name in _COPIED_FIELDS}
+    return GatedTool(**copied, inner=inner, gate=gate)
 
 
 def langchain_tool(
@@ -283,15 +273,14 @@ def langchain_tool(
         if isinstance(target, BaseTool):
             return secure_langchain_tool(target, **options, **action_fields)
         if callable(target):
-            return _gated_function(target, Gate(**options), action_fields)
+            return _gated_function(target, Gate(**options, default=action_fields))
         raise TypeError(f"langchain_tool decorates a BaseTool or a function, got {target!r}")
 
     return decorate
 
 
-def _gated_function(fn: Callable[..., Any], gate: Gate, fields: Mapping[str, Any]) -> Any:
+def _gated_function(fn: Callable[..., Any], gate: Gate) -> Any:
     name = getattr(fn, "__name__", "tool")
-    checked = validate_fields(name, fields)
     signature = inspect.signature(fn)
 
     def call_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GatedCall:
@@ -303,22 +292,18 @@ def _gated_function(fn: Callable[..., Any], gate: Gate, fields: Mapping[str, Any
 
         @functools.wraps(fn)
         async def agated(*args: Any, **kwargs: Any) -> Any:
-            async with AsyncExitStack() as stack:
-                try:
-                    await gate.aenter(stack, call_for(args, kwargs), checked)
-                except GateDenied as denied:
-                    raise GatekitToolError(denied) from denied.error
-                return await fn(*args, **kwargs)
+            try:
+                return await gate.arun(call_for(args, kwargs), lambda: fn(*args, **kwargs))
+            except GateDenied as denied:
+                raise GatekitToolError(denied) from denied.error
 
         return agated
 
     @functools.wraps(fn)
     def gated(*args: Any, **kwargs: Any) -> Any:
-        with ExitStack() as stack:
-            try:
-                gate.enter(stack, call_for(args, kwargs), checked)
-            except GateDenied as denied:
-                raise GatekitToolError(denied) from denied.error
-            return fn(*args, **kwargs)
+        try:
+            return gate.run(call_for(args, kwargs), lambda: fn(*args, **kwargs))
+        except GateDenied as denied:
+            raise GatekitToolError(denied) from denied.error
 
     return gated
