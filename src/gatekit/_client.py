@@ -7,6 +7,7 @@ each write only the I/O chain, once sync and once async.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import logging
@@ -15,12 +16,15 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
     asynccontextmanager,
     contextmanager,
 )
+from contextvars import copy_context
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -134,8 +138,36 @@ class _Waiting:
         return min(delay, max(0.0, self.deadline - time.monotonic()))
 
 
+# Sync backend calls that cannot bound their own waits run here, so that the caller
+# can stop waiting; a call that never returns keeps its worker, not the caller.
+_WORKERS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="gatekit-backend-call")
+
+
+def _bounds_its_own_waits(fn: Callable[..., Any]) -> bool:
+    """The embedded engine's own methods bound every wait they make (the store's busy,
+    lock and statement timeouts follow ``decision_timeout``) and run inline; anything
+    else, a subclass's override included, runs in a worker the caller can leave."""
+    owner = getattr(fn, "__self__", None)
+    name = getattr(fn, "__name__", "")
+    return isinstance(owner, LocalBackend) and getattr(type(owner), name, None) is getattr(
+        LocalBackend, name, object()
+    )
+
+
+def _in_worker(fn: Callable[..., R], args: tuple[Any, ...], timeout: float) -> R:
+    future = _WORKERS.submit(copy_context().run, fn, *args)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        future.cancel()
+        raise BackendError(f"backend did not answer within {timeout} s") from None
+
+
 def _client_blocks(request: DecisionRequest) -> bool:
     return any(check.outcome is CheckOutcome.BLOCK for check in request.client_checks)
+
+
+_RECEIVERS = ("self", "cls")  # the object a method runs on: not an argument of the action
 
 
 class _CallSpec:
@@ -154,17 +186,58 @@ class _CallSpec:
 
     def actions(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Action, Action]:
         """The real action (for the digest) and the one to send (values only if captured)."""
+        return self._actions(self._bind(args, kwargs))
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
+        return bound
+
+    def _actions(self, bound: inspect.BoundArguments) -> tuple[Action, Action]:
         values = {
             name: to_jsonable_python(value, fallback=repr)
             for name, value in bound.arguments.items()
-            if name not in ("self", "cls")
+            if name not in _RECEIVERS
         }
         real = self.template.model_copy(update={"arguments": values})
         if self.capture_arguments:
             return real, real
         return real, self.template.model_copy(update={"arguments": _summaries(values)})
+
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _DecidedCall:
+        """The call as it is decided: its actions, and the arguments the body will get."""
+        bound = self._bind(args, kwargs)
+        real, sent = self._actions(bound)
+        try:
+            # The body gets exactly what was digested, whatever later happens to the
+            # caller's objects (e.g. while a reviewer looks at them).
+            for name, value in bound.arguments.items():
+                if name not in _RECEIVERS:
+                    bound.arguments[name] = copy.deepcopy(value)
+        except Exception:  # not copyable (a lock, a socket…): check it again before running
+            return _DecidedCall(real, sent, args, kwargs, recheck=self)
+        return _DecidedCall(real, sent, bound.args, bound.kwargs, recheck=None)
+
+
+class _DecidedCall:
+    def __init__(
+        self,
+        real: Action,
+        sent: Action,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        recheck: _CallSpec | None,
+    ) -> None:
+        self.real, self.sent, self.args, self.kwargs = real, sent, args, kwargs
+        self._recheck = recheck
+
+    def arguments(self, decision: Decision) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments to run with; raises Blocked if uncopyable ones changed since."""
+        if self._recheck is not None:
+            again, _ = self._recheck.actions(self.args, self.kwargs)
+            if again.digest() != decision.action_digest:
+                raise Blocked(decision, "the call's arguments changed after they were decided")
+        return self.args, self.kwargs
 
 
 def _summaries(values: dict[str, Any]) -> dict[str, Any]:
@@ -423,8 +496,11 @@ class Client(_BaseClient):
     """The synchronous client. Thread-safe if its backend is."""
 
     def _call(self, fn: Callable[..., R], *args: Any) -> R:
+        """One backend call, bounded by ``decision_timeout``; any failure is a BackendError."""
         try:
-            return fn(*args)
+            if _bounds_its_own_waits(fn):
+                return fn(*args)
+            return _in_worker(fn, args, self.settings.decision_timeout)
         except _PASS_THROUGH:
             raise
         except Exception as exc:
@@ -525,9 +601,10 @@ class Client(_BaseClient):
     ) -> Callable[P, R]:
         @functools.wraps(func)
         def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            real, sent = spec.actions(args, kwargs)
-            with self._guarded(self.prepare(real, sent=sent), wait, timeout):
-                return func(*args, **kwargs)
+            call = spec.call(args, kwargs)
+            with self._guarded(self.prepare(call.real, sent=call.sent), wait, timeout) as decision:
+                decided_args, decided_kwargs = call.arguments(decision)
+                return func(*decided_args, **decided_kwargs)
 
         return gated
 
@@ -679,9 +756,11 @@ class AsyncClient(_BaseClient):
     ) -> Callable[P, Awaitable[R]]:
         @functools.wraps(func)
         async def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            real, sent = spec.actions(args, kwargs)
-            async with self._guarded(self.prepare(real, sent=sent), wait, timeout):
-                return await func(*args, **kwargs)
+            call = spec.call(args, kwargs)
+            request = self.prepare(call.real, sent=call.sent)
+            async with self._guarded(request, wait, timeout) as decision:
+                decided_args, decided_kwargs = call.arguments(decision)
+                return await func(*decided_args, **decided_kwargs)
 
         return gated
 

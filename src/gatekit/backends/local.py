@@ -106,7 +106,8 @@ class LocalBackend:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if isinstance(self.engine.store, MemoryStore):
             return fn(*args)
-        return await anyio.to_thread.run_sync(fn, *args)
+        # Abandoned on cancel: the client's decision_timeout can stop the wait.
+        return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
 
     async def adecide(self, request: DecisionRequest) -> Decision:
         return await self._run(self.decide, request)
