@@ -99,9 +99,8 @@ def test_hooks_decide_each_call_of_plain_tools_once(
     ran: list[tuple[str, str]] = []
     install_hooks(
         engine_client,
-        risk_level="low",
-        operation_class="read",
-        per_tool={"delete_records": {"risk_level": "low", "operation_class": "delete"}},
+        default={"risk_level": "low", "operation_class": "read"},
+        tools={"delete_records": {"risk_level": "low", "operation_class": "delete"}},
     )
     llm = crew_kit.LLM(model="scripted", native=path == "native", script=script(crew_kit, path))
 
@@ -127,7 +126,7 @@ def test_hooks_leave_gated_tools_to_their_own_gate(
 ) -> None:
     ran: list[tuple[str, str]] = []
     weather, delete = make_tools(ran)
-    install_hooks(engine_client, risk_level="low")
+    install_hooks(engine_client, default={"risk_level": "low"})
     tools = [secure_crewai_tool(weather, client=engine_client, risk_level="low"), delete]
     llm = crew_kit.LLM(model="scripted", native=True, script=script(crew_kit, "native"))
 
@@ -156,7 +155,7 @@ def test_a_crashing_gate_never_lets_a_tool_run_in_a_crew(
     ran: list[tuple[str, str]] = []
     tools: list[BaseTool] = list(make_tools(ran))
     if entry == "install_hooks":
-        install_hooks(client, risk_level="low")
+        install_hooks(client, default={"risk_level": "low"})
     else:
         tools = [secure_crewai_tool(t, client=client, risk_level="low") for t in tools]
     llm = crew_kit.LLM(model="scripted", native=path == "native", script=script(crew_kit, path))
@@ -196,7 +195,7 @@ def test_a_reviewed_call_waits_for_the_reviewer_then_runs_or_is_refused(
     else:
         assert ran == []
         assert decision.status is Status.REJECTED
-        assert "rejected by a reviewer: rejected by alice: too risky" in result
+        assert "a human reviewer rejected it: rejected by alice: too risky" in result
 
 
 @pytest.fixture

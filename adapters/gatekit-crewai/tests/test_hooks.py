@@ -57,8 +57,8 @@ def finish(tool_input: dict[str, Any], result: str, raw: Any = None) -> str | No
 def test_install_registers_two_hooks_and_uninstall_removes_them() -> None:
     before, after = len(get_before_tool_call_hooks()), len(get_after_tool_call_hooks())
 
-    install_hooks(Client(MockBackend()), risk_level="low")
-    install_hooks(Client(MockBackend()), risk_level="low")  # replaces, does not add
+    install_hooks(Client(MockBackend()), default={"risk_level": "low"})
+    install_hooks(Client(MockBackend()), default={"risk_level": "low"})  # replaces, not adds
 
     assert len(get_before_tool_call_hooks()) == before + 1
     assert len(get_after_tool_call_hooks()) == after + 1
@@ -69,7 +69,7 @@ def test_install_registers_two_hooks_and_uninstall_removes_them() -> None:
 
 def test_an_allowed_call_proceeds_and_its_outcome_is_recorded() -> None:
     backend = MockBackend()
-    install_hooks(Client(backend), risk_level="low", operation_class="financial")
+    install_hooks(Client(backend), default={"risk_level": "low", "operation_class": "financial"})
     tool_input = {"amount": 10.0, "to": "ACME"}
 
     assert call(tool_input) is False
@@ -87,20 +87,20 @@ def test_an_allowed_call_proceeds_and_its_outcome_is_recorded() -> None:
 
 def test_a_blocked_call_is_blocked_and_the_agent_gets_the_reason() -> None:
     backend = MockBackend(verdicts={"Wire money": "block"})
-    install_hooks(Client(backend), risk_level="low")
+    install_hooks(Client(backend), default={"risk_level": "low"})
     tool_input = {"amount": 10.0, "to": "ACME"}
 
     assert call(tool_input) is True
     assert finish(tool_input, BLOCKED_BY_HOOK) == (
-        "gatekit did not let tool 'Wire money' run: blocked by policy: mock verdict: block"
+        "gatekit did not run tool 'Wire money': blocked by policy: mock verdict: block"
         " (code: gatekit.blocked)"
     )
 
 
 class ExplodingClient(Client):
-    """A client whose guard fails in a way gatekit itself does not anticipate."""
+    """A client that fails in a way gatekit itself does not anticipate."""
 
-    def guard(self, *args: Any, **kwargs: Any) -> Any:
+    def decide(self, *args: Any, **kwargs: Any) -> Any:
         raise KeyError("surprise")
 
 
@@ -123,21 +123,29 @@ def not_a_mapping() -> tuple[Client, Any]:
 
 
 @pytest.mark.parametrize(
-    "failure", [crash_backend, unexpected_error, unencodable_input, not_a_mapping]
+    ("failure", "code"),
+    [
+        (crash_backend, "gatekit.no_decision"),
+        (unexpected_error, "gatekit.no_decision"),
+        (unencodable_input, "gatekit.invalid_call"),
+        (not_a_mapping, "gatekit.no_decision"),
+    ],
 )
-def test_any_failure_in_the_gate_blocks_the_call(failure: Any) -> None:
+def test_any_failure_in_the_gate_blocks_the_call(failure: Any, code: str) -> None:
     client, tool_input = failure()
-    install_hooks(client, risk_level="low")
+    install_hooks(client, default={"risk_level": "low"})
 
     assert call(tool_input) is True
     message = finish(tool_input, BLOCKED_BY_HOOK)
     assert message is not None
-    assert "could not get a decision" in message
+    assert message.endswith(f"(code: {code})")
+    assert "database is down" not in message
+    assert "surprise" not in message
 
 
 def test_review_is_waited_for_and_a_timeout_blocks() -> None:
     backend = MockBackend(verdicts={"Wire money": "review"})
-    install_hooks(Client(backend), risk_level="low", timeout=0.05)
+    install_hooks(Client(backend), default={"risk_level": "low"}, review_timeout=0.05)
     tool_input = {"amount": 10.0, "to": "ACME"}
 
     assert call(tool_input) is True
@@ -146,23 +154,44 @@ def test_review_is_waited_for_and_a_timeout_blocks() -> None:
     assert "no reviewer decided in time" in message
 
 
-def test_per_tool_fields_replace_the_defaults_by_name_or_sanitized_name() -> None:
+def test_a_review_can_be_refused_at_once_and_runs_when_retried_after_approval() -> None:
+    backend = MockBackend(verdicts={"Wire money": "review"})
+    install_hooks(Client(backend), default={"risk_level": "low"}, on_review="refuse")
+
+    first = {"amount": 10.0, "to": "ACME"}
+    assert call(first) is True
+    message = finish(first, BLOCKED_BY_HOOK)
+    [pending] = backend.pending()
+    assert pending.approval_id is not None
+    assert message is not None
+    assert pending.approval_id in message
+    backend.approve(pending.approval_id, reviewer="bob")
+    retry = {"amount": 10.0, "to": "ACME"}
+
+    assert call(retry) is False
+    assert finish(retry, "sent 10.0 to ACME") == "sent 10.0 to ACME"
+    assert len(backend.store.list()) == 1  # the retry used the approved review
+
+
+@pytest.mark.parametrize("name", ["Wire money", "wire_money"])
+def test_per_tool_fields_replace_the_defaults_by_name_or_sanitized_name(name: str) -> None:
     backend = MockBackend()
     install_hooks(
         Client(backend),
-        risk_level="low",
-        per_tool={"wire_money": {"risk_level": "medium", "operation_class": "financial"}},
+        default={"risk_level": "low"},
+        tools={name: {"risk_level": "medium", "operation_class": "financial"}},
     )
 
     call({"amount": 1.0, "to": "ACME"})
 
     action = backend.requests[0].action
     assert (action.risk_level.value, action.operation_class.value) == ("medium", "financial")
+    assert action.tool == name
 
 
 def test_the_agent_role_is_recorded_with_the_action(crew_kit: Any) -> None:
     backend = MockBackend()
-    install_hooks(Client(backend), risk_level="low")
+    install_hooks(Client(backend), default={"risk_level": "low"})
     llm = crew_kit.LLM(model="scripted", script=[])
     agent = Agent(role="Treasurer", goal="Pay bills", backstory="Careful.", llm=llm)
     context = ToolCallHookContext(
@@ -179,7 +208,7 @@ def test_the_agent_role_is_recorded_with_the_action(crew_kit: Any) -> None:
 
 def test_gated_tools_are_left_to_their_own_gate() -> None:
     hooks_backend = MockBackend(verdicts={"Wire money": "block"})
-    install_hooks(Client(hooks_backend), risk_level="low")
+    install_hooks(Client(hooks_backend), default={"risk_level": "low"})
     gated = secure_crewai_tool(wire_money, client=Client(MockBackend()), risk_level="low")
 
     assert call({"amount": 1.0, "to": "ACME"}, gated.to_structured_tool()) is False
@@ -188,15 +217,17 @@ def test_gated_tools_are_left_to_their_own_gate() -> None:
 
 def test_invalid_fields_fail_at_install_time() -> None:
     with pytest.raises(gatekit.ValidationError, match="risk_level"):
-        install_hooks(Client(MockBackend()), risk_level="extreme")
+        install_hooks(Client(MockBackend()), default={"risk_level": "extreme"})
     with pytest.raises(gatekit.ValidationError, match="operation_class"):
-        install_hooks(Client(MockBackend()), per_tool={"x": {"operation_class": "steal"}})
+        install_hooks(Client(MockBackend()), tools={"x": {"operation_class": "steal"}})
+    with pytest.raises(gatekit.ConfigurationError, match="on_review"):
+        install_hooks(Client(MockBackend()), on_review="later")  # type: ignore[arg-type]
     assert get_before_tool_call_hooks() == []
 
 
 def test_input_changed_after_the_decision_is_recorded_as_an_error() -> None:
     backend = MockBackend()
-    install_hooks(Client(backend), risk_level="low")
+    install_hooks(Client(backend), default={"risk_level": "low"})
     tool_input = {"amount": 10.0, "to": "ACME"}
 
     assert call(tool_input) is False
@@ -206,4 +237,4 @@ def test_input_changed_after_the_decision_is_recorded_as_an_error() -> None:
     [decision] = backend.store.list()
     outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
     assert outcome is not None
-    assert (outcome.status, outcome.detail) == ("error", "ToolCallFailed")
+    assert (outcome.status, outcome.detail) == ("error", "tool input changed after the decision")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import threading
 import time
@@ -12,14 +13,20 @@ import pytest
 from crewai.tools import BaseTool, tool
 from crewai.tools.tool_failure import ToolFailure, ToolFailurePolicy
 from crewai.utilities.agent_utils import convert_tools_to_openai_schema
-from gatekit_crewai import GatedTool, Refusal, crewai_tool, secure_crewai_tool
-from gatekit_crewai._compat import check_crewai_version
-from gatekit_crewai._gate import refusal_for
+from gatekit_crewai import (
+    SUPPORTED_CREWAI,
+    GatedTool,
+    GatekitToolFailure,
+    crewai_tool,
+    secure_crewai_tool,
+)
+from gatekit_crewai._compat import require_supported_crewai
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 import gatekit
 from gatekit import Blocked, Client, Rejected, Status
+from gatekit.adapters import Refusal
 from gatekit.testing import MockBackend
 
 Entry = Callable[[BaseTool, dict[str, Any]], Awaitable[Any]]
@@ -129,12 +136,12 @@ async def test_a_blocked_call_never_runs_and_the_agent_gets_the_reason(entry: En
     result = await entry(gated, {"city": "Paris"})
 
     assert harness.ran == []
-    assert isinstance(result, Refusal)
+    assert isinstance(result, GatekitToolFailure)
     assert result.code == "gatekit.blocked"
-    assert result.decision is not None
-    assert result.decision.status is Status.BLOCKED
+    assert result.refusal.decision is not None
+    assert result.refusal.decision.status is Status.BLOCKED
     assert gated.format_output_for_agent(result) == (
-        "gatekit did not let tool 'lookup_weather' run: blocked by policy: mock verdict: block"
+        "gatekit did not run tool 'lookup_weather': blocked by policy: mock verdict: block"
         " (code: gatekit.blocked)"
     )
     assert len(harness.backend.requests) == 1
@@ -160,7 +167,7 @@ def unencodable_argument(harness: Harness) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
-@pytest.mark.parametrize("failure", [crash_backend, malformed_answer, unencodable_argument])
+@pytest.mark.parametrize("failure", [crash_backend, malformed_answer])
 async def test_a_crashing_gate_never_runs_the_tool(
     failure: Callable[[Harness], dict[str, Any]], entry: Entry
 ) -> None:
@@ -170,20 +177,34 @@ async def test_a_crashing_gate_never_runs_the_tool(
     result = await entry(harness.gated(), kwargs)
 
     assert harness.ran == []
-    assert isinstance(result, Refusal)
+    assert isinstance(result, GatekitToolFailure)
     assert result.code == "gatekit.no_decision"
     assert result.message.startswith("gatekit could not get a decision for tool 'lookup_weather'")
+    assert "database is down" not in result.message
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+async def test_a_call_that_cannot_be_an_action_never_runs_the_tool(entry: Entry) -> None:
+    harness = Harness("allow")
+
+    result = await entry(harness.gated(), unencodable_argument(harness))
+
+    assert harness.ran == []
+    assert harness.backend.requests == []
+    assert isinstance(result, GatekitToolFailure)
+    assert result.code == "gatekit.invalid_call"
+    assert "non-finite number" in result.message
 
 
 @pytest.mark.parametrize("entry", [via_run, via_private_run, via_arun, via_private_arun])
-async def test_raise_on_deny_raises_the_gatekit_error_instead(entry: Entry) -> None:
+async def test_on_denied_raise_raises_the_gatekit_error_instead(entry: Entry) -> None:
     harness = Harness("block")
     with pytest.raises(Blocked, match="mock verdict: block"):
-        await entry(harness.gated(raise_on_deny=True), {"city": "Paris"})
+        await entry(harness.gated(on_denied="raise"), {"city": "Paris"})
 
     harness.backend.fail_with = RuntimeError("database is down")
     with pytest.raises(gatekit.BackendError):
-        await entry(harness.gated(raise_on_deny=True), {"city": "Paris"})
+        await entry(harness.gated(on_denied="raise"), {"city": "Paris"})
     assert harness.ran == []
 
 
@@ -229,28 +250,47 @@ async def test_a_rejected_call_never_runs(entry: Entry) -> None:
 
     reviewer.join(timeout=10)
     assert harness.ran == []
-    assert isinstance(result, Refusal)
+    assert isinstance(result, GatekitToolFailure)
     assert result.code == "gatekit.rejected"
-    assert "rejected by a reviewer: rejected by bob: not today" in result.message
+    assert "a human reviewer rejected it: rejected by bob: not today" in result.message
     review_in_background(harness.backend, approve=False)
     with pytest.raises(Rejected):
-        harness.gated(raise_on_deny=True).run(city="Lyon")
+        harness.gated(on_denied="raise").run(city="Lyon")
 
 
 async def test_a_review_without_waiting_or_without_a_reviewer_is_refused() -> None:
     harness = Harness("review")
 
-    at_once = harness.gated(wait=False).run(city="Paris")
-    too_late = harness.gated(timeout=0.05).run(city="Paris")
+    at_once = harness.gated(on_review="refuse").run(city="Paris")
+    too_late = harness.gated(review_timeout=0.05).run(city="Paris")
 
     assert harness.ran == []
-    assert isinstance(at_once, Refusal)
+    assert isinstance(at_once, GatekitToolFailure)
     assert at_once.code == "gatekit.pending_review"
-    assert "waiting for human review" in at_once.message
-    assert at_once.decision is not None
-    assert at_once.decision.approval_id in at_once.message
-    assert isinstance(too_late, Refusal)
+    assert "it waits for human review" in at_once.message
+    approval_id = at_once.details["approval_id"]
+    assert approval_id is not None
+    assert approval_id in at_once.message
+    assert isinstance(too_late, GatekitToolFailure)
     assert "no reviewer decided in time" in too_late.message
+    assert too_late.details["approval_id"] == approval_id  # the same call, the same review
+
+
+async def test_a_call_refused_for_review_runs_when_retried_after_the_approval() -> None:
+    harness = Harness("review")
+    gated = harness.gated(on_review="refuse")
+
+    first = gated.run(city="Paris")
+    assert isinstance(first, GatekitToolFailure)
+    harness.backend.approve(first.details["approval_id"], reviewer="bob")
+    retried = gated.run(city="Paris")
+    other = gated.run(city="Lyon")  # another call: its own review
+
+    assert retried == "sunny in Paris"
+    assert harness.ran == ["Paris"]
+    assert isinstance(other, GatekitToolFailure)
+    assert other.code == "gatekit.pending_review"
+    assert other.details["approval_id"] != first.details["approval_id"]
 
 
 async def test_gated_results_are_never_cached() -> None:
@@ -348,12 +388,43 @@ async def test_action_fields_are_validated_when_wrapping() -> None:
         secure_crewai_tool(harness.tool, risk_level="extreme")
     with pytest.raises(gatekit.ValidationError, match="arguments"):
         secure_crewai_tool(harness.tool, arguments={"city": "x"})
-    with pytest.raises(gatekit.ValidationError, match="already gated"):
-        secure_crewai_tool(harness.gated())
+    with pytest.raises(gatekit.ValidationError, match="idempotency_key"):
+        secure_crewai_tool(harness.tool, idempotency_key="one key for every call")
     with pytest.raises(TypeError, match="BaseTool"):
         secure_crewai_tool(lambda city: city)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="Client"):
+    with pytest.raises(gatekit.ConfigurationError, match="Client"):
         secure_crewai_tool(harness.tool, client="http://gatekit")  # type: ignore[arg-type]
+    with pytest.raises(gatekit.ConfigurationError, match="on_review"):
+        secure_crewai_tool(harness.tool, on_review="later")  # type: ignore[arg-type]
+    with pytest.raises(gatekit.ConfigurationError, match="on_denied"):
+        secure_crewai_tool(harness.tool, on_denied="ignore")  # type: ignore[arg-type]
+    with pytest.raises(gatekit.ConfigurationError, match="review_timeout"):
+        secure_crewai_tool(harness.tool, review_timeout=0)
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+async def test_wrapping_a_gated_tool_gates_its_inner_tool_with_the_new_settings(
+    entry: Entry,
+) -> None:
+    harness = Harness("allow")
+    first = harness.gated(metadata={"wrapped": "first"})
+    blocking = MockBackend(verdicts={"lookup_weather": "block"})
+
+    again = secure_crewai_tool(first, client=Client(blocking), risk_level="medium")
+    allowed = await entry(secure_crewai_tool(first, client=harness.client), {"city": "Paris"})
+    refused = await entry(again, {"city": "Lyon"})
+
+    assert again.inner is harness.tool
+    assert allowed == "sunny in Paris"
+    assert isinstance(refused, GatekitToolFailure)
+    assert refused.code == "gatekit.blocked"
+    assert harness.ran == ["Paris"]
+    assert len(harness.backend.requests) == 1  # one decision per call, never two
+    assert harness.backend.requests[0].action.metadata == {}  # the first settings are gone
+    [request] = blocking.requests
+    assert request.action.risk_level.value == "medium"
+    with pytest.raises(gatekit.ValidationError, match="lost the tool"):
+        secure_crewai_tool(GatedTool(name="orphan", description="No inner tool."))
 
 
 async def test_action_fields_reach_the_engine() -> None:
@@ -385,8 +456,9 @@ async def test_action_fields_reach_the_engine() -> None:
 async def test_a_gated_tool_without_its_gate_refuses() -> None:
     orphan = GatedTool(name="orphan", description="Rebuilt from a checkpoint.")
 
-    assert isinstance(orphan.run(), Refusal)
-    assert isinstance(await orphan.arun(), Refusal)
+    for refused in (orphan.run(), await orphan.arun()):
+        assert isinstance(refused, GatekitToolFailure)
+        assert refused.code == "gatekit.no_gate"
 
 
 async def test_crewai_tool_makes_gated_tools_from_functions() -> None:
@@ -411,12 +483,12 @@ async def test_crewai_tool_makes_gated_tools_from_functions() -> None:
     assert (send_email.name, send_email.result_as_answer) == ("Send email", True)
     assert (read_inbox.name, read_inbox.max_usage_count) == ("read_inbox", 2)
     assert send_email.description == "Send an email."
-    assert isinstance(send_email.run(to="eve@example.com"), Refusal)
+    assert isinstance(send_email.run(to="eve@example.com"), GatekitToolFailure)
     assert read_inbox.to_structured_tool().invoke({"folder": "inbox"}) == "3 mails"
     assert ran == ["inbox"]
 
     backend.fail_with = RuntimeError("down")
-    assert isinstance(read_inbox.run(folder="spam"), Refusal)
+    assert isinstance(read_inbox.run(folder="spam"), GatekitToolFailure)
     assert ran == ["inbox"]
 
 
@@ -440,15 +512,43 @@ async def test_crewai_tool_stacks_on_crewai_tool_and_works_bare() -> None:
         crewai_tool(result_as_answer=True)(search.inner)  # type: ignore[arg-type]
 
 
+def installed_crewai(monkeypatch: pytest.MonkeyPatch, version: str | None) -> None:
+    """Pretend crewai ``version`` is installed (None: not installed), as the kit reads it."""
+    real = importlib.metadata.version
+
+    def version_of(distribution: str) -> str:
+        if distribution != "crewai":
+            return real(distribution)
+        if version is None:
+            raise importlib.metadata.PackageNotFoundError(distribution)
+        return version
+
+    monkeypatch.setattr(importlib.metadata, "version", version_of)
+
+
 @pytest.mark.parametrize("version", ["1.15.0", "1.15.30", "1.99.1", "1.16.0rc1"])
-def test_supported_crewai_versions_import(version: str) -> None:
-    check_crewai_version(version)
+def test_supported_crewai_versions_import(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    installed_crewai(monkeypatch, version)
+
+    assert require_supported_crewai() == version
+    assert SUPPORTED_CREWAI == ">=1.15,<2"
 
 
 @pytest.mark.parametrize("version", ["0.86.0", "1.14.2", "2.0.0", "unknown"])
-def test_unsupported_crewai_versions_fail_with_the_range(version: str) -> None:
-    with pytest.raises(ImportError, match=r"supports crewai >=1\.15,<2"):
-        check_crewai_version(version)
+def test_unsupported_crewai_versions_fail_with_the_range(
+    monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    installed_crewai(monkeypatch, version)
+
+    with pytest.raises(ImportError, match=r"gatekit-crewai supports crewai>=1\.15,<2"):
+        require_supported_crewai()
+
+
+def test_a_missing_crewai_fails_with_the_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    installed_crewai(monkeypatch, None)
+
+    with pytest.raises(ImportError, match=r"needs crewai>=1\.15,<2, which is not installed"):
+        require_supported_crewai()
 
 
 async def test_a_gated_tool_serializes_and_never_comes_back_ungated() -> None:
@@ -487,27 +587,50 @@ def test_refusal_messages_name_what_happened() -> None:
     )
     limited = decision.model_copy(update={"status": Status.BLOCKED, "retry_after": 30.0})
 
-    refusal = refusal_for("send", gatekit.RateLimited(limited, "10 calls per minute"))
-
-    assert refusal.message == (
-        "gatekit did not let tool 'send' run: rate limited: 10 calls per minute (retry after 30 s)"
+    failure = GatekitToolFailure.of(
+        Refusal.of("send", gatekit.RateLimited(limited, "10 calls per minute"))
     )
-    assert refusal.retryable
-    assert refusal.code == "gatekit.rate_limited"
-    assert refusal.details["decision_id"] == decision.decision_id
+
+    assert failure.message == (
+        "gatekit did not run tool 'send': rate limited: 10 calls per minute (retry after 30 s)"
+    )
+    assert failure.retryable
+    assert failure.code == "gatekit.rate_limited"
+    assert failure.details["decision_id"] == decision.decision_id
+    assert failure.details["retry_after"] == 30.0
 
 
 def test_a_used_approval_is_not_used_twice() -> None:
     harness = Harness("review")
-    gated = harness.gated(idempotency_key="refund-A-17")
     reviewer = review_in_background(harness.backend, approve=True)
 
-    first = gated.run(city="Paris")
+    first = harness.gated().run(city="Paris")
     reviewer.join(timeout=10)
-    again = gated.run(city="Paris")  # same key: the same, already used, approval
+    again = harness.gated(on_review="refuse").run(city="Paris")  # the very same call
 
     assert first == "sunny in Paris"
     assert harness.ran == ["Paris"]
-    assert isinstance(again, Refusal)
-    assert again.code == "gatekit.approval_consumed"
-    assert "the approval was already used" in again.message
+    assert isinstance(again, GatekitToolFailure)
+    assert again.code == "gatekit.pending_review"  # a new review, not the used approval
+    used, pending = sorted(harness.backend.store.list(), key=lambda d: d.created_at)
+    assert (used.status, pending.status) == (Status.APPROVED, Status.PENDING_REVIEW)
+    assert used.consumed_at is not None
+    assert again.details["approval_id"] == pending.approval_id != used.approval_id
+
+
+def test_a_tool_reporting_a_failure_is_recorded_as_failed() -> None:
+    backend = MockBackend()
+
+    @tool("post")
+    def post(text: str) -> ToolFailure:
+        """Post a message."""
+        return ToolFailure(message="channel not found", code="channel_not_found")
+
+    result = secure_crewai_tool(post, client=Client(backend), risk_level="low").run(text="hi")
+
+    assert isinstance(result, ToolFailure)
+    assert not isinstance(result, GatekitToolFailure)
+    [decision] = backend.store.list()
+    outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
+    assert outcome is not None
+    assert (outcome.status, outcome.detail) == ("error", "ToolFailure")

@@ -10,10 +10,9 @@ the ``tool_input`` dict, which crewai passes to both.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,26 +24,21 @@ from crewai.hooks import (
     unregister_after_tool_call_hook,
     unregister_before_tool_call_hook,
 )
-from crewai.tools.tool_failure import ToolFailure
 
-from gatekit import AsyncClient, Client, Decision
-from gatekit_crewai._gate import Gate, refusal_for
+from gatekit import AsyncClient, Client, Decision, Outcome
+from gatekit.adapters import Refusal, ReviewMode, ToolCallGate
+from gatekit_crewai._gate import GatekitToolFailure, call_request, outcome_of
 from gatekit_crewai._tool import GatedTool
 
 __all__ = ["install_hooks", "uninstall_hooks"]
 
-logger = logging.getLogger("gatekit.crewai")
-
 _BLOCKED_BY_HOOK = "Tool execution blocked by hook."
-
-
-class ToolCallFailed(Exception):
-    """Recorded as the outcome of an allowed call whose tool reported a failure."""
+_NO_DECISION = "gatekit could not get a decision for this tool call, so it did not run"
 
 
 @dataclass
 class _Allowed:
-    guard: AbstractContextManager[Decision]
+    decision: Decision
     arguments: dict[str, Any]
 
 
@@ -59,9 +53,9 @@ class _Calls:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # Holding the dict itself keeps its id from being reused while it is here.
-        self._calls: dict[int, tuple[dict[str, Any], _Allowed | _Refused]] = {}
+        self._calls: dict[int, tuple[object, _Allowed | _Refused]] = {}
 
-    def put(self, tool_input: dict[str, Any], call: _Allowed | _Refused) -> None:
+    def put(self, tool_input: object, call: _Allowed | _Refused) -> None:
         with self._lock:
             self._calls[id(tool_input)] = (tool_input, call)
 
@@ -76,54 +70,42 @@ class _Calls:
 
 @dataclass(frozen=True)
 class _GatekitHooks:
-    default: Gate
-    per_tool: Mapping[str, Gate]
+    gate: ToolCallGate
     calls: _Calls
-
-    def gate_for(self, context: ToolCallHookContext) -> Gate:
-        tool = _tool_name(context)
-        found = self.per_tool.get(tool) or self.per_tool.get(context.tool_name)
-        return found or Gate.create(
-            tool,
-            self.default.client,
-            {**self.default.fields, "tool": tool},
-            wait=self.default.wait,
-            timeout=self.default.timeout,
-        )
 
     def before(self, context: ToolCallHookContext) -> None:
         try:
-            self._decide(context)
+            self._authorize(context)
         except Exception as error:  # whatever went wrong, the tool must not run
-            message = self._refusal_message(context, error)
+            message = _refusal_message(_tool_name(context), error)
             with suppress(Exception):  # nothing may stop the abort below
                 self.calls.put(context.tool_input, _Refused(message))
             raise HookAborted(reason=message, source="gatekit") from error
 
-    def _decide(self, context: ToolCallHookContext) -> None:
+    def _authorize(self, context: ToolCallHookContext) -> None:
         if isinstance(getattr(context.tool, "_original_tool", None), GatedTool):
             return  # secure_crewai_tool gates it already: one decision per call
-        gate = self.gate_for(context)
         arguments = dict(context.tool_input)
         role = getattr(context.agent, "role", None)
-        action = gate.action(arguments, {"crewai_agent_role": role} if role else {})
-        guard = gate.sync_client().guard(action, wait=gate.wait, timeout=gate.timeout)
-        guard.__enter__()  # left in after_tool_call, once the tool has run
-        self.calls.put(context.tool_input, _Allowed(guard, arguments))
+        metadata = {"crewai_agent_role": role} if role else None
+        request = call_request(self.gate, self._policy_name(context), arguments, metadata=metadata)
+        decision = self.gate.authorize(request)
+        self.calls.put(context.tool_input, _Allowed(decision, arguments))
 
-    @staticmethod
-    def _refusal_message(context: ToolCallHookContext, error: Exception) -> str:
-        try:
-            return refusal_for(_tool_name(context), error).as_agent_message()
-        except Exception:
-            return "gatekit could not get a decision for this tool call, so it did not run"
+    def _policy_name(self, context: ToolCallHookContext) -> str:
+        """The tool's own name, or crewai's sanitized one when ``tools=`` lists that."""
+        name = _tool_name(context)
+        if name not in self.gate.tools and context.tool_name in self.gate.tools:
+            return context.tool_name
+        return name
 
     def after(self, context: ToolCallHookContext) -> str | None:
         call = self.calls.pop(context.tool_input)
         if isinstance(call, _Refused):
             return call.message if _blocked_by_hook(context) else None
         if isinstance(call, _Allowed):
-            _report(call, context)
+            # quiet: the call already happened; a failed report must not break crewai
+            self.gate.client.report(call.decision, _outcome(call, context), quiet=True)
         return None
 
 
@@ -132,27 +114,26 @@ def _tool_name(context: ToolCallHookContext) -> str:
     return str(getattr(context.tool, "name", None) or context.tool_name)
 
 
+def _refusal_message(tool: str, error: Exception) -> str:
+    """What the agent sees: the same text as from a tool wrapped by secure_crewai_tool."""
+    try:
+        return GatekitToolFailure.of(Refusal.of(tool, error)).as_agent_message()
+    except Exception:  # the call is blocked either way; say so without details
+        return _NO_DECISION
+
+
 def _blocked_by_hook(context: ToolCallHookContext) -> bool:
     return isinstance(context.tool_result, str) and context.tool_result.startswith(_BLOCKED_BY_HOOK)
 
 
-def _report(call: _Allowed, context: ToolCallHookContext) -> None:
-    """Close the guard opened in the before hook: this records the call's outcome."""
-    failure: str | None = None
+def _outcome(call: _Allowed, context: ToolCallHookContext) -> Outcome:
+    """What happened to a call gatekit allowed, as far as the after hook can tell."""
     if _blocked_by_hook(context):
-        failure = "another hook blocked the call after gatekit allowed it"
-    elif isinstance(context.raw_tool_result, ToolFailure):
-        failure = context.raw_tool_result.message
-    elif dict(context.tool_input) != call.arguments:
-        failure = "tool input changed after gatekit decided it"
-    try:
-        if failure is None:
-            call.guard.__exit__(None, None, None)
-        else:
-            error = ToolCallFailed(failure)
-            call.guard.__exit__(ToolCallFailed, error, None)
-    except Exception as exc:  # the call already happened; reporting must not break crewai
-        logger.warning("gatekit: could not record the outcome of %s: %s", context.tool_name, exc)
+        return Outcome(status="error", detail="blocked by a later hook")
+    if dict(context.tool_input) != call.arguments:
+        # A hook registered after gatekit's changed the input: not what was decided.
+        return Outcome(status="error", detail="tool input changed after the decision")
+    return outcome_of(context.raw_tool_result)
 
 
 _installed: _GatekitHooks | None = None
@@ -162,29 +143,28 @@ _install_lock = threading.Lock()
 def install_hooks(
     client: Client | AsyncClient | None = None,
     *,
-    per_tool: Mapping[str, Mapping[str, Any]] | None = None,
-    wait: bool = True,
-    timeout: float | None = None,
-    **defaults: Any,
+    tools: Mapping[str, Mapping[str, Any]] | None = None,
+    default: Mapping[str, Any] | None = None,
+    on_review: ReviewMode = "wait",
+    review_timeout: float | None = None,
 ) -> None:
     """Gate every crewai tool call in this process through global crewai hooks.
 
-    ``defaults`` are Action fields for every tool; ``per_tool`` maps a tool name
-    (as written, or as crewai sanitizes it) to its own fields, used instead of
-    the defaults. A blocked call never runs and
-    the agent sees gatekit's reason. Hooks run synchronously, also on crewai's
-    async paths: a call under review blocks up to ``timeout`` there (use
-    ``wait=False`` to refuse at once instead). Tools wrapped with
-    ``secure_crewai_tool`` are left to their own gate. Installing again replaces
-    the previous installation. Fields are validated now.
+    ``tools`` maps a tool name (as written, or as crewai sanitizes it) to its
+    Action fields; ``default`` holds the fields of every other tool. A refused
+    call never runs and the agent sees gatekit's reason. ``on_review`` and
+    ``review_timeout`` are as in every gatekit adapter; hooks run synchronously,
+    also on crewai's async paths, so a call under review blocks there for up to
+    ``review_timeout`` (``on_review="refuse"`` refuses at once instead). There
+    is no ``on_denied``: crewai lets a hook only block a call, never raise.
+    Tools wrapped with ``secure_crewai_tool`` are left to their own gate.
+    Installing again replaces the previous installation. Fields are validated now.
     """
     global _installed
-    default = Gate.create("*", client, defaults, wait=wait, timeout=timeout)
-    gates = {
-        name: Gate.create(name, client, fields, wait=wait, timeout=timeout)
-        for name, fields in (per_tool or {}).items()
-    }
-    hooks = _GatekitHooks(default, gates, _Calls())
+    gate = ToolCallGate(
+        client, on_review=on_review, review_timeout=review_timeout, tools=tools, default=default
+    )
+    hooks = _GatekitHooks(gate, _Calls())
     with _install_lock:
         _uninstall_locked()
         register_before_tool_call_hook(hooks.before)

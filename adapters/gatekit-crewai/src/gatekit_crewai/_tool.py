@@ -21,16 +21,20 @@ from crewai.tools.tool_failure import ToolFailure
 from pydantic import BaseModel, PrivateAttr
 
 from gatekit import AsyncClient, Client, ValidationError
-from gatekit_crewai._gate import Gate, Refusal
+from gatekit.adapters import DenialMode, Refusal, ReviewMode, ToolCallGate
+from gatekit_crewai._gate import GatekitToolFailure, ToolGate
 
 __all__ = ["GatedTool", "crewai_tool", "secure_crewai_tool"]
 
-_UNGATED = Refusal(
-    message=(
-        "this gated tool has lost its gate (was it restored from a checkpoint?); "
-        "wrap the original tool again with secure_crewai_tool"
-    ),
-    code="gatekit.no_gate",
+_UNGATED = GatekitToolFailure.of(
+    Refusal(
+        code="no_gate",
+        message=(
+            "this gated tool has lost its gate (was it restored from a checkpoint?); "
+            "wrap the original tool again with secure_crewai_tool"
+        ),
+        retryable=False,
+    )
 )
 
 
@@ -43,7 +47,7 @@ class GatedTool(BaseTool):
     """
 
     _inner: BaseTool | None = PrivateAttr(default=None)
-    _gate: Gate | None = PrivateAttr(default=None)
+    _gate: ToolGate | None = PrivateAttr(default=None)
 
     @property
     def inner(self) -> BaseTool | None:
@@ -114,35 +118,55 @@ def secure_crewai_tool(
     /,
     *,
     client: Client | AsyncClient | None = None,
-    wait: bool = True,
-    timeout: float | None = None,
-    raise_on_deny: bool = False,
+    on_review: ReviewMode = "wait",
+    review_timeout: float | None = None,
+    on_denied: DenialMode = "message",
     **action_fields: Any,
 ) -> GatedTool:
     """Wrap an existing crewai tool so that gatekit decides every call first.
 
     ``action_fields`` are Action fields (``risk_level``, ``operation_class``,
     ``data_sensitivity``, ``systems_touched``, ``intent_id``, ``metadata``, …;
-    ``tool`` defaults to the tool's name), validated now. ``client`` defaults to
-    ``gatekit.default_client()``. A call under review waits up to ``timeout``
-    (the client's ``approval_timeout`` by default) unless ``wait=False``. A
-    refused call returns a ``Refusal`` (a crewai ``ToolFailure`` carrying the
-    reason), or raises the gatekit error when ``raise_on_deny=True``.
+    ``tool`` names the action in policy and defaults to the tool's name),
+    validated now. ``client`` defaults to ``gatekit.default_client()``, resolved
+    at the first call. ``on_review``, ``review_timeout`` and ``on_denied`` are the
+    options every gatekit adapter shares (see ``gatekit.adapters``): a refused
+    call returns a ``GatekitToolFailure``, or raises the gatekit error with
+    ``on_denied="raise"``. Wrapping a ``GatedTool`` gates its inner tool anew,
+    with these settings: still one decision per call.
     """
-    if isinstance(tool, GatedTool):
-        raise ValidationError(f"tool {tool.name!r} is already gated by gatekit", field="tool")
-    if not isinstance(tool, BaseTool):
-        raise TypeError(f"secure_crewai_tool needs a crewai BaseTool, not {type(tool).__name__}")
-    gate = Gate.create(
-        tool.name, client, action_fields, wait=wait, timeout=timeout, raise_on_deny=raise_on_deny
+    inner = _ungated_tool(tool)
+    fields = dict(action_fields)
+    name = fields.pop("tool", tool.name)
+    gate = ToolCallGate(
+        client,
+        on_review=on_review,
+        review_timeout=review_timeout,
+        on_denied=on_denied,
+        tools={name: fields},
     )
-    copied = {name: getattr(tool, name) for name in BaseTool.model_fields}
+    copied = {field: getattr(tool, field) for field in BaseTool.model_fields}
     copied.pop("cache_function")  # set below, unvalidated: crewai warns on non-module callables
     gated = GatedTool(**copied)
     gated.cache_function = _never_cache
-    gated._inner = tool
-    gated._gate = gate
+    gated._inner = inner
+    gated._gate = ToolGate(gate, name)
     return gated
+
+
+def _ungated_tool(tool: BaseTool) -> BaseTool:
+    """The tool to gate: for a tool gated already, the one inside it (so that
+    wrapping again replaces the settings instead of deciding every call twice)."""
+    if not isinstance(tool, BaseTool):
+        raise TypeError(f"secure_crewai_tool needs a crewai BaseTool, not {type(tool).__name__}")
+    if not isinstance(tool, GatedTool):
+        return tool
+    if tool.inner is None:
+        raise ValidationError(
+            f"tool {tool.name!r} has lost the tool it gated; wrap the original tool instead",
+            field="tool",
+        )
+    return tool.inner
 
 
 @overload
@@ -155,9 +179,9 @@ def crewai_tool(
     /,
     *,
     client: Client | AsyncClient | None = None,
-    wait: bool = True,
-    timeout: float | None = None,
-    raise_on_deny: bool = False,
+    on_review: ReviewMode = "wait",
+    review_timeout: float | None = None,
+    on_denied: DenialMode = "message",
     result_schema: type[BaseModel] | None = None,
     result_as_answer: bool = False,
     max_usage_count: int | None = None,
@@ -170,9 +194,9 @@ def crewai_tool(
     /,
     *,
     client: Client | AsyncClient | None = None,
-    wait: bool = True,
-    timeout: float | None = None,
-    raise_on_deny: bool = False,
+    on_review: ReviewMode = "wait",
+    review_timeout: float | None = None,
+    on_denied: DenialMode = "message",
     result_schema: type[BaseModel] | None = None,
     result_as_answer: bool = False,
     max_usage_count: int | None = None,
@@ -205,9 +229,9 @@ def crewai_tool(
         return secure_crewai_tool(
             tool,
             client=client,
-            wait=wait,
-            timeout=timeout,
-            raise_on_deny=raise_on_deny,
+            on_review=on_review,
+            review_timeout=review_timeout,
+            on_denied=on_denied,
             **action_fields,
         )
 
