@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import uuid
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from gatekit._models import Check, CheckOutcome, Decision, DecisionRequest, Outc
 from gatekit._settings import Settings
 from gatekit.audit import AuditLog, KeyRing
 from gatekit.audit import events as audit_events
+from gatekit.audit._records import AuditRecord
 from gatekit.policy import (
     DefaultPolicy,
     Evaluation,
@@ -34,7 +37,12 @@ from gatekit.policy import (
 )
 from gatekit.store import Store, open_store, reuse_for_same_action
 
-__all__ = ["Engine", "as_policy"]
+__all__ = ["Engine", "as_policy", "recorded_state"]
+
+logger = logging.getLogger("gatekit")
+
+# Audit record kinds that set a decision's status, and the one that uses it up.
+_STATUS_KINDS = frozenset({"decision", "review", "expire"})
 
 Clock = Callable[[], datetime]
 
@@ -63,6 +71,18 @@ def as_policy(
     if isinstance(policy, str | os.PathLike):
         return FilePolicy(policy, state=state)
     return policy
+
+
+def recorded_state(records: list[AuditRecord]) -> tuple[Status, bool] | None:
+    """A decision's status and whether it was used, as its audit records tell it."""
+    status: Status | None = None
+    used = False
+    for record in records:
+        if record.kind in _STATUS_KINDS:
+            status = Status(json.loads(record.body)["data"]["status"])
+        elif record.kind == "consume":
+            used = True
+    return None if status is None else (status, used)
 
 
 def evaluate(policy: Policy, request: DecisionRequest) -> Evaluation:
@@ -242,6 +262,7 @@ class Engine:
             raise ApprovalConsumed(decision, "this decision was already used")
         if not decision.allowed:
             raise Blocked(decision, f"decision is {decision.status.value}, not allowed")
+        self._check_against_audit(decision)
         # The digest matched, so this is the very action that was decided.
         with rechecking():  # limits were spent when it was decided; not twice
             recheck = evaluate(self.policy, request.for_policy())
@@ -267,6 +288,25 @@ class Engine:
             raise ApprovalConsumed(decision, "this decision was already used")
         self.audit.committed()
         return consumed
+
+    def _check_against_audit(self, decision: Decision) -> None:
+        """Refuse a decision whose stored state its own audit records do not bear out
+        (a row edited to ``approved``, a used approval made unused again)."""
+        recorded = recorded_state(self.store.decision_records(decision.decision_id))
+        if recorded is None:  # its records were pruned by retention: nothing to compare
+            return
+        if recorded != (decision.status, False):
+            logger.error(
+                "gatekit: decision %s is stored as %s but its audit records say %s (used: %s);"
+                " refusing it. Run `gatekit audit verify`.",
+                decision.decision_id,
+                decision.status.value,
+                recorded[0].value,
+                recorded[1],
+            )
+            reason = "the decision's stored state does not match its audit records"
+            self._record_refusal(decision, reason)
+            raise Blocked(decision, reason)
 
     def _record_refusal(self, decision: Decision, reason: str) -> None:
         data = audit_events.status_data(decision, decision.status.value, reason)

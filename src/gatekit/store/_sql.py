@@ -292,6 +292,13 @@ class SqlStore:
         with self._write() as cur:
             return self._append(cur, event)
 
+    def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:
+        rows = self._all(
+            f"SELECT {_RECORD_COLUMNS} FROM audit_records WHERE decision_id = ? ORDER BY at, seq",
+            (decision_id,),
+        )
+        return [AuditRecord(row[0], int(row[1]), *row[2:]) for row in rows]
+
     def audit_head(self, writer_id: str) -> ChainHead | None:
         row = self._one(
             "SELECT writer_id, seq, hash FROM audit_heads WHERE writer_id = ?", (writer_id,)

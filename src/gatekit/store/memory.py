@@ -143,6 +143,13 @@ class MemoryStore:
             self._heads[event.writer_id] = ChainHead(event.writer_id, record.seq, record.hash)
             return record
 
+    def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:
+        with self._lock:
+            found = [
+                r for chain in self._chains.values() for r in chain if r.decision_id == decision_id
+            ]
+        return sorted(found, key=lambda r: (r.at, r.seq))
+
     def audit_head(self, writer_id: str) -> ChainHead | None:
         return self._heads.get(writer_id)
 

@@ -15,3 +15,6 @@ CREATE TABLE policy_deadlines (
 -- A call's stable name across retries: a retry finds its open review by it.
 ALTER TABLE decisions ADD COLUMN review_key TEXT;
 CREATE INDEX decisions_by_review_key ON decisions (review_key) WHERE review_key IS NOT NULL;
+
+-- Consume re-derives a decision's state from its own audit records.
+CREATE INDEX audit_records_by_decision ON audit_records (decision_id) WHERE decision_id IS NOT NULL;
