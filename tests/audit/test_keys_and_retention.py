@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from typer.testing import CliRunner
 
-from gatekit import Action, DecisionRequest, Outcome
+from gatekit import Action, ConfigurationError, DecisionRequest, Outcome
 from gatekit.audit import AuditLog, KeyRing, load_public_keys, prune, verify
 from gatekit.audit.export import JsonlSource
 from gatekit.cli import app
@@ -139,3 +141,46 @@ def test_a_quiet_writer_still_signs_within_the_interval(tmp_path):
         time.sleep(0.02)
     assert [cp.seq for cp in store.audit_checkpoints()] == [1]
     log.close()
+
+
+def test_a_new_key_directory_is_private(tmp_path):
+    KeyRing(tmp_path / "data" / "keys").signer()
+    assert stat.S_IMODE((tmp_path / "data" / "keys").stat().st_mode) == 0o700
+
+
+def test_a_key_directory_writable_by_others_is_refused(tmp_path):
+    keys = tmp_path / "keys"
+    KeyRing(keys).signer()
+    os.chmod(keys, 0o777)
+    for use in (KeyRing(keys).signer, KeyRing(keys).rotate, KeyRing(keys).public_keys):
+        with pytest.raises(ConfigurationError, match="writable by other users") as caught:
+            use()
+        assert str(keys) in str(caught.value)
+        assert "chmod go-w" in str(caught.value)
+    os.chmod(keys, 0o775)  # group-writable is no better
+    with pytest.raises(ConfigurationError, match="writable by other users"):
+        KeyRing(keys).signer()
+    os.chmod(keys, 0o755)  # readable is fine: only the .key files are secret
+    assert KeyRing(keys).signer().key_id
+
+
+def test_a_private_key_others_can_read_is_refused(tmp_path):
+    signer = KeyRing(tmp_path).signer()
+    key_file = tmp_path / f"{signer.key_id}.key"
+    os.chmod(key_file, 0o644)
+    with pytest.raises(ConfigurationError, match="accessible by other users") as caught:
+        KeyRing(tmp_path).signer()
+    assert f"chmod 600 {key_file}" in str(caught.value)
+
+
+def test_a_missing_active_key_is_a_configuration_error(tmp_path):
+    signer = KeyRing(tmp_path).signer()
+    (tmp_path / f"{signer.key_id}.key").unlink()
+    with pytest.raises(ConfigurationError, match=f"active audit key {signer.key_id} is missing"):
+        KeyRing(tmp_path).signer()
+
+
+def test_a_key_directory_that_cannot_be_created_is_a_configuration_error(tmp_path):
+    (tmp_path / "plain-file").write_text("")
+    with pytest.raises(ConfigurationError, match="cannot create the audit key directory"):
+        KeyRing(tmp_path / "plain-file" / "keys").signer()

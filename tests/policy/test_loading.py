@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,67 @@ def test_yaml_booleans_where_text_is_expected_get_a_hint() -> None:
     error = _error("rules:\n  - {id: no, verdict: block}\n")
     assert "team.yaml:2: rules[0].id:" in str(error)
     assert "quote it" in str(error)
+
+
+# -- hostile files: reading a policy is bounded ---------------------------------
+
+
+def _laughs(levels: int, width: int = 9) -> str:
+    """The "billion laughs" file: each anchor is ``width`` aliases of the one before."""
+    names = "abcdefghijklmnop"[:levels]
+    lines = [f"{names[0]}: &{names[0]} [" + ", ".join(['"lol"'] * width) + "]"]
+    for previous, name in itertools.pairwise(names):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * width) + "]")
+    return "\n".join(lines) + "\nrules: []\n"
+
+
+@pytest.mark.timeout(20)  # without the bound, expanding 9**9 nodes takes minutes
+def test_a_billion_laughs_file_is_refused_naming_file_and_line() -> None:
+    text = _laughs(9)
+    assert len(text) < 1000
+    error = _error(text)
+    assert "aliases expand the document by more than" in str(error)
+    assert str(error).startswith("team.yaml:5: invalid YAML:")  # where the budget ran out
+
+
+def test_a_smaller_alias_bomb_is_refused_too() -> None:
+    error = _error(_laughs(6))  # 9**6 = 531441 nodes from 300 bytes
+    assert "aliases expand the document" in str(error)
+
+
+def test_a_recursive_anchor_is_refused() -> None:
+    error = _error("rules:\n  - id: a\n    match: &m {tools: [x], more: *m}\n    verdict: block\n")
+    assert str(error) == "team.yaml:3: invalid YAML: alias *m refers to its own anchor"
+
+
+def test_a_recursive_sequence_is_refused() -> None:
+    assert "refers to its own anchor" in str(_error("version: 1\nloop: &x [1, [2, *x]]\n"))
+
+
+def test_nesting_deeper_than_the_limit_is_refused() -> None:
+    depth = 3000  # deep enough to exhaust Python's recursion limit in any recursive walk
+    error = _error("version: 1\nx: " + "[" * depth + "]" * depth + "\n")
+    assert "team.yaml:2: invalid YAML: nested deeper than" in str(error)
+
+
+def test_anchors_and_aliases_within_the_budget_still_work() -> None:
+    policy = parse_policy(
+        "rules:\n"
+        "  - id: a\n    match: &shared {tools: [pay, refund], operations: [financial]}\n"
+        "    verdict: review\n"
+        "  - id: b\n    match: *shared\n    verdict: block\n"
+        "  - id: c\n    match: {<<: *shared, tools: [transfer]}\n    verdict: allow\n",
+        "team.yaml",
+    )
+    assert [rule.id for rule in policy.rules] == ["a", "b", "c"]
+    assert policy.rules[1].tools is not None
+    assert policy.rules[1].tools.patterns == ("pay", "refund")
+
+
+def test_an_alias_bomb_in_a_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(_laughs(7))
+    with pytest.raises(ValidationError) as caught:
+        load_policy(path)
+    assert str(caught.value).startswith(f"{path}:")
+    assert "aliases expand the document" in str(caught.value)

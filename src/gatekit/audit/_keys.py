@@ -4,12 +4,19 @@ A key directory holds ``<key_id>.key`` (private, PEM, mode 0600), ``<key_id>.pub
 (public, PEM) and ``active`` (the id of the key that signs now). Rotation adds a
 key and switches ``active``; old public keys stay, so old checkpoints still verify.
 Verification needs only ``.pub`` files.
+
+Whoever can write the directory can swap the signing key or plant a public key,
+and a key others can read is no longer private; fixing the modes afterwards would
+not undo either. So a key directory writable by group or others, or a private
+key file they may access at all, is refused with a ConfigurationError saying how
+to fix it, rather than repaired quietly. A directory created here is 0700.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -48,26 +55,60 @@ class KeyRing:
     def signer(self) -> Signer:
         """The active key, created (0600) on first use."""
         with self._lock:
+            self._refuse_shared_directory()
             active = self.directory / "active"
             if not active.exists():
                 return self._generate()
-            key_id = active.read_text().strip()
-            pem = (self.directory / f"{key_id}.key").read_bytes()
-            key = serialization.load_pem_private_key(pem, password=None)
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ConfigurationError(f"audit key {key_id} is not an Ed25519 key")
-            return Signer(key)
+            return Signer(self._load_private(active.read_text().strip()))
 
     def rotate(self) -> Signer:
         """Make a new key the active one; earlier public keys remain for verification."""
         with self._lock:
+            self._refuse_shared_directory()
             return self._generate()
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        self._refuse_shared_directory()
         return load_public_keys([self.directory])
 
+    def _refuse_shared_directory(self) -> None:
+        try:
+            mode = stat.S_IMODE(self.directory.stat().st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # created 0700 on first use, or the attempt says why not
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigurationError(
+                f"the audit key directory {self.directory} is writable by other users "
+                f"(mode {mode:04o}), so its keys cannot be trusted: "
+                f"run `chmod go-w {self.directory}`"
+            )
+
+    def _load_private(self, key_id: str) -> Ed25519PrivateKey:
+        path = self.directory / f"{key_id}.key"
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            pem = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"the active audit key {key_id} is missing from {self.directory}"
+            ) from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigurationError(
+                f"the audit signing key {path} is accessible by other users (mode {mode:04o}): "
+                f"run `chmod 600 {path}`, then `gatekit audit rotate-key` if it may have leaked"
+            )
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigurationError(f"audit key {key_id} is not an Ed25519 key")
+        return key
+
     def _generate(self) -> Signer:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the audit key directory {self.directory}: {exc.strerror or exc}"
+            ) from exc
         key = Ed25519PrivateKey.generate()
         signer = Signer(key)
         pem = key.private_bytes(

@@ -1,4 +1,12 @@
-"""Reading policy files: YAML with line numbers, so every error names file, line and field."""
+"""Reading policy files: YAML with line numbers, so every error names file, line and field.
+
+Policy files may come from people other than the operator, so reading one is
+bounded: anchors and aliases may not expand the document by more than
+``MAX_ALIAS_NODES`` nodes (a "billion laughs" file of a few hundred bytes would
+otherwise stand for billions), an alias may not refer to its own anchor, and
+collections may not nest deeper than ``MAX_DEPTH``. Each is a ValidationError
+naming the file and line.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,13 @@ Location = tuple[str | int, ...]
 
 # libyaml's parser when it is there: large policies load many times faster.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Generous for shared blocks (a 10-node ``match`` reused by thousands of rules), yet
+# small enough that validating the expanded document stays well under a second.
+MAX_ALIAS_NODES = 50_000
+# Policies nest a handful of levels; the bound keeps every recursive walk (libyaml's
+# composer, line indexing, construction, validation) far from the stack's limits.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +79,7 @@ def field_path(location: Iterable[str | int]) -> str:
 def read_yaml(text: str, name: str) -> Located:
     """Parse one YAML document, keeping the line of each key; duplicate keys are errors."""
     try:
+        _check_expansion(text, name)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -86,6 +102,77 @@ def read_yaml(text: str, name: str) -> Located:
     finally:
         loader.dispose()
     return Located(data, source)
+
+
+@dataclass(slots=True)
+class _Open:
+    """A collection being parsed: its anchor, and how many nodes it stands for so far."""
+
+    anchor: str | None
+    nodes: int = 1
+
+
+class _ExpansionCheck:
+    """Follows the parser's events, counting the nodes each anchor stands for."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sizes: dict[str, int] = {}  # anchor → nodes, its own aliases expanded
+        self.open: list[_Open] = []
+        self.added = 0  # nodes that aliases add beyond those written out
+
+    def scalar(self, anchor: str | None) -> None:
+        self._count(1)
+        if anchor is not None:
+            self.sizes[anchor] = 1
+
+    def start(self, anchor: str | None, line: int) -> None:
+        if len(self.open) >= MAX_DEPTH:
+            raise _yaml_error(self.name, line, f"nested deeper than {MAX_DEPTH} levels")
+        self.open.append(_Open(anchor))
+
+    def end(self) -> None:
+        done = self.open.pop()
+        self._count(done.nodes)
+        if done.anchor is not None:
+            self.sizes[done.anchor] = done.nodes
+
+    def alias(self, anchor: str, line: int) -> None:
+        if any(frame.anchor == anchor for frame in self.open):
+            raise _yaml_error(self.name, line, f"alias *{anchor} refers to its own anchor")
+        nodes = self.sizes.get(anchor, 1)  # an unknown anchor: the composer reports it
+        self.added += nodes
+        if self.added > MAX_ALIAS_NODES:
+            problem = f"aliases expand the document by more than {MAX_ALIAS_NODES} nodes"
+            raise _yaml_error(self.name, line, problem)
+        self._count(nodes)
+
+    def _count(self, nodes: int) -> None:
+        if self.open:
+            self.open[-1].nodes += nodes
+
+
+def _check_expansion(text: str, name: str) -> None:
+    """Refuse alias bombs, recursive aliases and deep nesting before anything walks
+    the document: one pass over the parser's events, linear in the text, no recursion."""
+    check = _ExpansionCheck(name)
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.ScalarEvent):
+            check.scalar(event.anchor)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            check.start(event.anchor, _line(event))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            check.end()
+        elif isinstance(event, yaml.AliasEvent):
+            check.alias(str(event.anchor), _line(event))
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
+
+
+def _yaml_error(name: str, line: int, problem: str) -> ValidationError:
+    return ValidationError(f"{name}:{line}: invalid YAML: {problem}", field=None)
 
 
 def _index_lines(node: yaml.Node, location: Location, source: Source) -> None:
