@@ -21,7 +21,7 @@ from gatekit import (
     LocalBackend,
     Status,
 )
-from gatekit.adapters import ToolCallGate
+from gatekit.adapters import Refused, ToolCallGate
 from gatekit.store import MemoryStore
 from tests.gates import GatedTool
 
@@ -113,8 +113,9 @@ def test_the_gateway_and_the_adapter_kit_refuse_an_allowed_critical_run() -> Non
     with pytest.raises(BackendError):
         Gateway(client, agent_id="a", run_risk_level="critical").run(ran.append, input="x")
     gate = ToolCallGate(client, default={"risk_level": "critical"})
-    with pytest.raises(BackendError):
+    with pytest.raises(Refused) as refused:
         gate.run(gate.request("wipe", {}), lambda _decision: ran.append("tool"))
+    assert isinstance(refused.value.error, BackendError)
     assert ran == []
 
 

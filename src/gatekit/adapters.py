@@ -1,7 +1,6 @@
 """The kit every framework adapter is built on: ours (LangChain, CrewAI, MCP) and yours.
 
-    from gatekit import GatekitError
-    from gatekit.adapters import Refusal, ToolCallGate, require
+    from gatekit.adapters import Refused, ToolCallGate, require
 
     require("myframework", ">=2,<3", adapter="gatekit-myframework")   # at import
 
@@ -12,9 +11,8 @@
         try:
             request = gate.request(name, arguments)
             return gate.run(request, lambda decision: TOOLS[name](**arguments))
-        except GatekitError as error:
-            refusal = Refusal.of(name, error)
-            return framework_error_message(refusal.message)   # or raise, per on_denied
+        except Refused as refused:          # the tool did not run; its own errors pass
+            return framework_error_message(gate.refusal(refused).message)
 
 An adapter only translates: the framework's call into ``gate.request(...)``,
 and a ``Refusal`` into what the framework shows the model (a ToolMessage, a
@@ -41,7 +39,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Literal, TypeVar, get_args
@@ -83,6 +82,7 @@ from gatekit._settings import Settings, load_settings
 __all__ = [
     "DenialMode",
     "Refusal",
+    "Refused",
     "ReviewMode",
     "RunContext",
     "ToolCallGate",
@@ -221,6 +221,26 @@ class Refusal:
         )
 
 
+class Refused(Exception):
+    """A tool call that must not run: ``error`` is the gatekit exception that says why,
+    ``refusal`` what the model is told. Raised by ``ToolCallGate`` before the tool
+    runs, never for the tool's own errors."""
+
+    def __init__(self, tool: str, error: GatekitError) -> None:
+        self.tool = tool
+        self.error = error
+        self.refusal = Refusal.of(tool, error)
+        super().__init__(self.refusal.message)
+
+
+@contextmanager
+def _refusing(request: DecisionRequest) -> Iterator[None]:
+    try:
+        yield
+    except GatekitError as error:
+        raise Refused(request.action.tool, error) from error
+
+
 # -- the gate -------------------------------------------------------------------------
 
 SyncReview = Callable[[DecisionRequest, Decision], Decision]
@@ -295,39 +315,41 @@ class ToolCallGate:
         review_key: str | None = None,
         checks: list[Check] | None = None,
     ) -> DecisionRequest:
-        """The prepared request for one call of ``tool`` (raises ValidationError for a
-        call that cannot be an Action, e.g. a non-JSON or oversized value)."""
+        """The prepared request for one call of ``tool``; raises ``Refused`` for a call
+        that cannot be an Action (a value JSON cannot hold exactly, invalid fields)."""
         fields = self.fields_for(tool)
         merged_metadata = {**fields.get("metadata", {}), **(metadata or {})}
-        action = Action(
-            **{**fields, "metadata": merged_metadata},
-            tool=tool,
-            arguments=json_arguments(arguments),
-            idempotency_key=idempotency_key,
-        )
-        return self.client.prepare(action, checks=checks or (), review_key=review_key)
+        try:
+            action = Action(
+                **{**fields, "metadata": merged_metadata},
+                tool=tool,
+                arguments=json_arguments(arguments),
+                idempotency_key=idempotency_key,
+            )
+            return self.client.prepare(action, checks=checks or (), review_key=review_key)
+        except GatekitError as error:
+            raise Refused(tool, error) from error
 
-    def refusal(self, tool: str, error: BaseException) -> Refusal:
-        """``Refusal.of(tool, error)``, or ``error`` raised again when ``on_denied="raise"``."""
+    def refusal(self, refused: Refused) -> Refusal:
+        """What to tell the model, or the gatekit error raised when ``on_denied="raise"``."""
         if self.on_denied == "raise":
-            if isinstance(error, GatekitError):
-                raise error
-            raise BackendError(f"could not decide {tool}: {type(error).__name__}") from error
-        return Refusal.of(tool, error)
+            raise refused.error
+        return refused.refusal
 
     # -- sync ----------------------------------------------------------------------------
 
     def authorize(self, request: DecisionRequest, *, review: SyncReview | None = None) -> Decision:
         """Decide, handle a review (``review`` hook, else ``on_review``), and use the
-        decision up; raises the gatekit error that says why the call must not run."""
+        decision up; raises ``Refused`` when the call must not run."""
         client = self.client
-        decision = client.decide(request)
-        if decision.status is Status.PENDING_REVIEW:
-            if review is not None:
-                decision = review(request, decision)
-            elif self.on_review == "wait":
-                decision = client.wait_for_approval(decision, self.review_timeout)
-        return client.consume(decision, request)
+        with _refusing(request):
+            decision = client.decide(request)
+            if decision.status is Status.PENDING_REVIEW:
+                if review is not None:
+                    decision = review(request, decision)
+                elif self.on_review == "wait":
+                    decision = client.wait_for_approval(decision, self.review_timeout)
+            return client.consume(decision, request)
 
     def run(
         self,
@@ -337,7 +359,8 @@ class ToolCallGate:
         review: SyncReview | None = None,
         outcome: Callable[[R], Outcome] | None = None,
     ) -> R:
-        """``body(decision)`` if the call is allowed, with its outcome reported after."""
+        """``body(decision)`` if the call is allowed, with its outcome reported after.
+        Raises ``Refused`` when it must not run; the body's own errors pass unchanged."""
         decision = self.authorize(request, review=review)
         try:
             result = body(decision)
@@ -354,13 +377,14 @@ class ToolCallGate:
     ) -> Decision:
         """See ``authorize``."""
         client = self.aclient
-        decision = await client.decide(request)
-        if decision.status is Status.PENDING_REVIEW:
-            if review is not None:
-                decision = await review(request, decision)
-            elif self.on_review == "wait":
-                decision = await client.wait_for_approval(decision, self.review_timeout)
-        return await client.consume(decision, request)
+        with _refusing(request):
+            decision = await client.decide(request)
+            if decision.status is Status.PENDING_REVIEW:
+                if review is not None:
+                    decision = await review(request, decision)
+                elif self.on_review == "wait":
+                    decision = await client.wait_for_approval(decision, self.review_timeout)
+            return await client.consume(decision, request)
 
     async def arun(
         self,

@@ -42,7 +42,7 @@ from gatekit._models import (
     RiskLevel,
     Status,
 )
-from gatekit.adapters import ToolCallGate
+from gatekit.adapters import Refused, ToolCallGate
 
 __all__ = ["Gateway", "RunResult", "RunSummary"]
 
@@ -236,7 +236,10 @@ class Gateway:
         if self.require_ready and not client.ready():
             raise self._not_ready()
         run = self._begin(input)
-        decision = self._gate.authorize(run.request)
+        try:
+            decision = self._gate.authorize(run.request)
+        except Refused as refused:
+            raise refused.error from None
         try:
             with self._inside(run):
                 output = fn(input, **kwargs)
@@ -267,7 +270,10 @@ class Gateway:
         if self.require_ready and not await client.ready():
             raise self._not_ready()
         run = self._begin(input)
-        decision = await self._gate.aauthorize(run.request)
+        try:
+            decision = await self._gate.aauthorize(run.request)
+        except Refused as refused:
+            raise refused.error from None
         try:
             with self._inside(run):
                 output = fn(input, **kwargs)

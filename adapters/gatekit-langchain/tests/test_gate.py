@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 from gatekit_langchain import ReviewAnswer, approve, reject
-from gatekit_langchain._gate import Gate, GatedCall, GateDenied, idempotency_key
+from gatekit_langchain._gate import Gate, GatedCall, idempotency_key, tool_message
 from gatekit_langchain._review import parse_answer
 
 import gatekit
 from gatekit import Decision, Status
-from gatekit.adapters import Refusal, RunContext
+from gatekit.adapters import Refusal, Refused, RunContext
 from gatekit.testing import running
 
 
@@ -90,13 +90,13 @@ def decision(status: Status, **extra: object) -> Decision:
     ],
 )
 def test_a_denial_tells_the_model_the_kits_refusal(error: gatekit.GatekitError) -> None:
-    denied = GateDenied(error, "t")
-    assert str(denied) == Refusal.of("t", error).message
-    assert denied.tool_message("call_1").content == Refusal.of("t", error).message
+    refused = Refused("t", error)
+    assert str(refused) == Refusal.of("t", error).message
+    assert tool_message(refused, "call_1").content == Refusal.of("t", error).message
 
 
 def test_backend_details_do_not_reach_the_model() -> None:
-    assert "socket" not in str(GateDenied(gatekit.BackendError("socket closed at 10.0.0.3"), "t"))
+    assert "socket" not in str(Refused("t", gatekit.BackendError("socket closed at 10.0.0.3")))
 
 
 def test_gate_settings_are_checked_at_construction() -> None:

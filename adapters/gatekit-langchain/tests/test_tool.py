@@ -192,9 +192,7 @@ def test_blocked_tool_call_becomes_an_error_tool_message(ran: list[Any]) -> None
     assert message.status == "error"
     assert message.tool_call_id == "c1"
     assert message.name == "wipe_disk"
-    assert (
-        "did not run tool 'wipe_disk': blocked by policy: mock verdict: block" in message.content
-    )
+    assert "did not run tool 'wipe_disk': blocked by policy: mock verdict: block" in message.content
     batch = gated.batch(
         [call("wipe_disk", {"path": "/a"}, "c2"), call("wipe_disk", {"path": "/b"}, "c3")]
     )

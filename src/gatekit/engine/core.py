@@ -154,13 +154,17 @@ class Engine:
         (or the default policy)."""
         if store is None:
             store = open_store(settings)
-            audit = audit or AuditLog(
-                store,
-                writer_id=settings.writer_id,
-                signer=KeyRing(settings.data_dir / "keys").signer(),
-                checkpoint_every=settings.audit_checkpoint_records,
-                checkpoint_interval=settings.audit_checkpoint_seconds,
-            )
+            try:
+                audit = audit or AuditLog(
+                    store,
+                    writer_id=settings.writer_id,
+                    signer=KeyRing(settings.data_dir / "keys").signer(),
+                    checkpoint_every=settings.audit_checkpoint_records,
+                    checkpoint_interval=settings.audit_checkpoint_seconds,
+                )
+            except BaseException:  # e.g. a refused keys directory: leave nothing open
+                store.close()
+                raise
         return cls(
             policy if policy is not None else settings.policy,
             store,

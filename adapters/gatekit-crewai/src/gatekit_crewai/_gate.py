@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from crewai.tools.tool_failure import ToolFailure
 
-from gatekit import Decision, DecisionRequest, Outcome
-from gatekit.adapters import Refusal, ToolCallGate, digest, json_arguments
+from gatekit import DecisionRequest, Outcome
+from gatekit.adapters import Refusal, Refused, ToolCallGate, digest, json_arguments
 
 __all__ = ["GatekitToolFailure", "ToolGate", "call_request", "outcome_of"]
 
@@ -100,43 +100,25 @@ class ToolGate:
     tool: str
 
     def run(self, arguments: Mapping[str, Any], call: Callable[[], R]) -> R | GatekitToolFailure:
-        """``call()`` when gatekit allows it; otherwise the refusal, and ``call`` never runs."""
-        started = False
-
-        def body(_: Decision) -> R:
-            nonlocal started
-            started = True
-            return call()
-
+        """``call()`` when gatekit allows it; otherwise the refusal, and ``call`` never
+        runs. The tool's own errors pass unchanged: crewai handles them as for any tool."""
         try:
             request = call_request(self.gate, self.tool, arguments)
-            return self.gate.run(request, body, outcome=outcome_of)
-        except Exception as error:
-            if started:
-                raise  # the tool's own error: crewai handles it as for any tool
-            return self.refuse(error)
+            return self.gate.run(request, lambda _decision: call(), outcome=outcome_of)
+        except Refused as refused:
+            return self.refuse(refused)
 
     async def arun(
         self, arguments: Mapping[str, Any], call: Callable[[], Awaitable[R]]
     ) -> R | GatekitToolFailure:
         """The async form of ``run``."""
-        started = False
-
-        async def body(_: Decision) -> R:
-            nonlocal started
-            started = True
-            return await call()
-
         try:
             request = call_request(self.gate, self.tool, arguments)
-            return await self.gate.arun(request, body, outcome=outcome_of)
-        except Exception as error:
-            if started:
-                raise
-            return self.refuse(error)
+            return await self.gate.arun(request, lambda _decision: call(), outcome=outcome_of)
+        except Refused as refused:
+            return self.refuse(refused)
 
-    def refuse(self, error: Exception) -> GatekitToolFailure:
+    def refuse(self, refused: Refused) -> GatekitToolFailure:
         """What the agent sees instead of the result; with ``on_denied="raise"`` the
-        gatekit error is raised instead. Any failure to get permission lands here:
-        the tool does not run (fail closed)."""
-        return GatekitToolFailure.of(self.gate.refusal(self.tool, error))
+        gatekit error is raised instead."""
+        return GatekitToolFailure.of(self.gate.refusal(refused))

@@ -26,7 +26,7 @@ from crewai.hooks import (
 )
 
 from gatekit import AsyncClient, Client, Decision, Outcome
-from gatekit.adapters import Refusal, ReviewMode, ToolCallGate
+from gatekit.adapters import Refusal, Refused, ReviewMode, ToolCallGate
 from gatekit_crewai._gate import GatekitToolFailure, call_request, outcome_of
 from gatekit_crewai._tool import GatedTool
 
@@ -116,8 +116,9 @@ def _tool_name(context: ToolCallHookContext) -> str:
 
 def _refusal_message(tool: str, error: Exception) -> str:
     """What the agent sees: the same text as from a tool wrapped by secure_crewai_tool."""
+    refusal = error.refusal if isinstance(error, Refused) else Refusal.of(tool, error)
     try:
-        return GatekitToolFailure.of(Refusal.of(tool, error)).as_agent_message()
+        return GatekitToolFailure.of(refusal).as_agent_message()
     except Exception:  # the call is blocked either way; say so without details
         return _NO_DECISION
 

@@ -3,15 +3,16 @@
 Nothing here decides anything; the engine does, through ``gatekit.adapters``.
 This module turns a LangChain tool call into the kit's request, adds what only
 LangChain has (a pending review as a LangGraph ``interrupt()``, decisions keyed
-by the tool call id so a resumed graph finds its decision again), and raises a
-refusal as ``GateDenied`` so each entry point (tool, middleware) can answer its
+by the tool call id so a resumed graph finds its decision again), and a refusal
+arrives as the kit's ``Refused`` so each entry point (tool, middleware) can answer its
 caller as it expects: an error ``ToolMessage`` the model can act on, or an exception.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args
 
@@ -27,7 +28,7 @@ from gatekit import (
     DecisionRequest,
     GatekitError,
 )
-from gatekit.adapters import DenialMode, Refusal, ToolCallGate, current_run, digest
+from gatekit.adapters import DenialMode, Refused, ToolCallGate, current_run, digest
 from gatekit_langchain._review import (
     approval_id_of,
     parse_answer,
@@ -36,7 +37,7 @@ from gatekit_langchain._review import (
     review_request,
 )
 
-__all__ = ["DenialMode", "Gate", "GateDenied", "GatedCall", "ReviewMode"]
+__all__ = ["DenialMode", "Gate", "GatedCall", "ReviewMode", "tool_message"]
 
 R = TypeVar("R")
 
@@ -65,6 +66,14 @@ class GatedCall:
         return (self.config or {}).get("configurable") or {}
 
 
+@contextmanager
+def _refusing(call: GatedCall) -> Iterator[None]:
+    try:
+        yield
+    except GatekitError as error:
+        raise Refused(call.tool, error) from error
+
+
 def _refuse(_request: DecisionRequest, pending: Decision) -> Decision:
     """A review hook that leaves the call pending: it is refused, not waited for."""
     return pending
@@ -74,20 +83,14 @@ async def _arefuse(request: DecisionRequest, pending: Decision) -> Decision:
     return _refuse(request, pending)
 
 
-class GateDenied(Exception):
-    """The gate refused a call; ``error`` is the gatekit exception, ``refusal`` what
-    the model is told."""
-
-    def __init__(self, error: GatekitError, tool: str) -> None:
-        self.error = error
-        self.tool = tool
-        self.refusal = Refusal.of(tool, error)
-        super().__init__(self.refusal.message)
-
-    def tool_message(self, tool_call_id: str) -> ToolMessage:
-        return ToolMessage(
-            content=self.refusal.message, tool_call_id=tool_call_id, name=self.tool, status="error"
-        )
+def tool_message(refused: Refused, tool_call_id: str) -> ToolMessage:
+    """The refusal as the model reads it: an error ToolMessage answering its tool call."""
+    return ToolMessage(
+        content=refused.refusal.message,
+        tool_call_id=tool_call_id,
+        name=refused.tool,
+        status="error",
+    )
 
 
 def idempotency_key(call: GatedCall, action_digest: str) -> str | None:
@@ -185,27 +188,17 @@ class Gate:
     # -- sync ----------------------------------------------------------------------
 
     def run(self, call: GatedCall, body: Callable[[], R]) -> R:
-        """``body()`` if the call is allowed. Raises GateDenied when it must not run;
+        """``body()`` if the call is allowed. Raises ``Refused`` when it must not run;
         lets a LangGraph interrupt through; the body's own errors pass unchanged."""
-        started = False
-
-        def run_body(_decision: Decision) -> R:
-            nonlocal started
-            started = True
-            return body()
-
-        try:
-            request = self.request(call)
-            mode = self._mode(call)
-            if mode == "interrupt":
+        request = self.request(call)
+        mode = self._mode(call)
+        if mode == "interrupt":
+            with _refusing(call):
                 decision = self.kit.client.decide(request)
                 if decision.approval_id is not None:
                     self._review_by_interrupt(call, request, decision)
-            return self.kit.run(request, run_body, review=_refuse if mode == "refuse" else None)
-        except GatekitError as error:
-            if started:
-                raise
-            raise GateDenied(error, call.tool) from error
+        review = _refuse if mode == "refuse" else None
+        return self.kit.run(request, lambda _decision: body(), review=review)
 
     def _review_by_interrupt(
         self, call: GatedCall, request: DecisionRequest, pending: Decision
@@ -225,26 +218,15 @@ class Gate:
 
     async def arun(self, call: GatedCall, body: Callable[[], Awaitable[R]]) -> R:
         """See ``run``."""
-        started = False
-
-        async def run_body(_decision: Decision) -> R:
-            nonlocal started
-            started = True
-            return await body()
-
-        try:
-            request = self.request(call)
-            mode = self._mode(call)
-            if mode == "interrupt":
+        request = self.request(call)
+        mode = self._mode(call)
+        if mode == "interrupt":
+            with _refusing(call):
                 decision = await self.kit.aclient.decide(request)
                 if decision.approval_id is not None:
                     await self._areview_by_interrupt(call, request, decision)
-            review = _arefuse if mode == "refuse" else None
-            return await self.kit.arun(request, run_body, review=review)
-        except GatekitError as error:
-            if started:
-                raise
-            raise GateDenied(error, call.tool) from error
+        review = _arefuse if mode == "refuse" else None
+        return await self.kit.arun(request, lambda _decision: body(), review=review)
 
     async def _areview_by_interrupt(
         self, call: GatedCall, request: DecisionRequest, pending: Decision

@@ -10,7 +10,8 @@ from langchain_core.messages import ToolMessage
 from langgraph.types import Command
 
 from gatekit import AsyncClient, Client
-from gatekit_langchain._gate import DenialMode, Gate, GatedCall, GateDenied, ReviewMode
+from gatekit.adapters import Refused
+from gatekit_langchain._gate import DenialMode, Gate, GatedCall, ReviewMode, tool_message
 from gatekit_langchain._tool import GatedTool
 
 __all__ = ["GatekitMiddleware"]
@@ -70,10 +71,10 @@ class GatekitMiddleware(AgentMiddleware):
             config=getattr(runtime, "config", None),
         )
 
-    def _refusal(self, denied: GateDenied, call: GatedCall) -> ToolMessage:
+    def _refusal(self, refused: Refused, call: GatedCall) -> ToolMessage:
         if self.gate.on_denied == "raise" or not call.tool_call_id:
-            raise denied.error
-        return denied.tool_message(call.tool_call_id)
+            raise refused.error
+        return tool_message(refused, call.tool_call_id)
 
     def wrap_tool_call(
         self,
@@ -85,8 +86,8 @@ class GatekitMiddleware(AgentMiddleware):
         call = self._call(request)
         try:
             return self.gate.run(call, lambda: handler(request))
-        except GateDenied as denied:
-            return self._refusal(denied, call)
+        except Refused as refused:
+            return self._refusal(refused, call)
 
     async def awrap_tool_call(
         self,
@@ -98,5 +99,5 @@ class GatekitMiddleware(AgentMiddleware):
         call = self._call(request)
         try:
             return await self.gate.arun(call, lambda: handler(request))
-        except GateDenied as denied:
-            return self._refusal(denied, call)
+        except Refused as refused:
+            return self._refusal(refused, call)

@@ -27,7 +27,8 @@ from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict, Field, SkipValidation
 
 from gatekit import AsyncClient, Client
-from gatekit_langchain._gate import DenialMode, Gate, GatedCall, GateDenied, ReviewMode
+from gatekit.adapters import Refused
+from gatekit_langchain._gate import DenialMode, Gate, GatedCall, ReviewMode, tool_message
 
 __all__ = ["GatedTool", "GatekitToolError", "langchain_tool", "secure_langchain_tool"]
 
@@ -69,10 +70,10 @@ class GatekitToolError(ToolException):
     ``refusal`` what the model is told.
     """
 
-    def __init__(self, denied: GateDenied) -> None:
-        self.error = denied.error
-        self.refusal = denied.refusal
-        super().__init__(str(denied))
+    def __init__(self, refused: Refused) -> None:
+        self.error = refused.error
+        self.refusal = refused.refusal
+        super().__init__(str(refused))
 
 
 class GatedTool(BaseTool):
@@ -113,8 +114,8 @@ class GatedTool(BaseTool):
         token = _active_run.set(_ActiveRun(self, tool_call_id))
         try:
             return super().run(tool_input, *args, **kwargs)
-        except GateDenied as denied:
-            return self._refusal(denied, tool_call_id)
+        except Refused as refused:
+            return self._refusal(refused, tool_call_id)
         finally:
             _active_run.reset(token)
 
@@ -123,16 +124,16 @@ class GatedTool(BaseTool):
         token = _active_run.set(_ActiveRun(self, tool_call_id))
         try:
             return await super().arun(tool_input, *args, **kwargs)
-        except GateDenied as denied:
-            return self._refusal(denied, tool_call_id)
+        except Refused as refused:
+            return self._refusal(refused, tool_call_id)
         finally:
             _active_run.reset(token)
 
-    def _refusal(self, denied: GateDenied, tool_call_id: str | None) -> ToolMessage:
+    def _refusal(self, refused: Refused, tool_call_id: str | None) -> ToolMessage:
         # Without a tool call there is no ToolMessage to answer with: raise instead.
         if self.gate.on_denied == "raise" or tool_call_id is None:
-            raise denied.error
-        return denied.tool_message(tool_call_id)
+            raise refused.error
+        return tool_message(refused, tool_call_id)
 
     # -- the choke point -------------------------------------------------------------
 
@@ -147,8 +148,8 @@ class GatedTool(BaseTool):
         plumbing = _plumbing(self.inner._run, run_manager, config)
         try:
             return self.gate.run(call, lambda: self.inner._run(*args, **kwargs, **plumbing))
-        except GateDenied as denied:
-            self._raise_for_direct_call(denied)
+        except Refused as refused:
+            self._raise_for_direct_call(refused)
 
     async def _arun(
         self,
@@ -164,14 +165,14 @@ class GatedTool(BaseTool):
         plumbing = _plumbing(target, run_manager, config)
         try:
             return await self.gate.arun(call, lambda: self.inner._arun(*args, **kwargs, **plumbing))
-        except GateDenied as denied:
-            self._raise_for_direct_call(denied)
+        except Refused as refused:
+            self._raise_for_direct_call(refused)
 
-    def _raise_for_direct_call(self, denied: GateDenied) -> typing.NoReturn:
+    def _raise_for_direct_call(self, refused: Refused) -> typing.NoReturn:
         active = _active_run.get()
         if active is not None and active.tool is self:
-            raise denied  # run()/arun() turn it into a ToolMessage or the gatekit error
-        raise denied.error  # called as _run/_arun directly (e.g. by another framework)
+            raise refused  # run()/arun() turn it into a ToolMessage or the gatekit error
+        raise refused.error  # called as _run/_arun directly (e.g. by another framework)
 
     def _call(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], config: RunnableConfig
@@ -294,8 +295,8 @@ def _gated_function(fn: Callable[..., Any], gate: Gate) -> Any:
         async def agated(*args: Any, **kwargs: Any) -> Any:
             try:
                 return await gate.arun(call_for(args, kwargs), lambda: fn(*args, **kwargs))
-            except GateDenied as denied:
-                raise GatekitToolError(denied) from denied.error
+            except Refused as refused:
+                raise GatekitToolError(refused) from refused.error
 
         return agated
 
@@ -303,7 +304,7 @@ def _gated_function(fn: Callable[..., Any], gate: Gate) -> Any:
     def gated(*args: Any, **kwargs: Any) -> Any:
         try:
             return gate.run(call_for(args, kwargs), lambda: fn(*args, **kwargs))
-        except GateDenied as denied:
-            raise GatekitToolError(denied) from denied.error
+        except Refused as refused:
+            raise GatekitToolError(refused) from refused.error
 
     return gated
