@@ -21,11 +21,11 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 HERE = Path(__file__).parent
 
 TOOLS_YAML = """\
-defaults: {risk_level: medium, operation_class: execute}
+default: {risk_level: medium, operation_class: execute}
 tools:
   get_weather: {risk_level: low, operation_class: read, data_sensitivity: public}
   delete_records: {risk_level: high, operation_class: delete, systems_touched: [records-db]}
-review: {wait_seconds: 0}
+on_review: refuse
 """
 
 POLICY_YAML = """\

@@ -1,20 +1,27 @@
 """Start real MCP processes for the tests: the upstream test server, directly or
-behind ``python -m gatekit_mcp proxy``, and talk to them with a real client."""
+behind ``python -m gatekit_mcp proxy``, and talk to them with a real client; or
+put an in-process ``GatingProxy`` in front of the real upstream."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from gatekit_mcp import GatingProxy, PinStore, ProxyConfig
+from gatekit_mcp._compat import ToolCall, connect, stdio_upstream
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import BaseModel
+
+from gatekit import AsyncClient
 
 TESTS = Path(__file__).parent
 UPSTREAM = TESTS / "upstream_server.py"
@@ -97,3 +104,54 @@ async def proxied(
     args = proxy_args(tmp_path, config, backend=backend)
     async with session_for(args, harness_env(tmp_path, **env_options)) as session:
         yield session
+
+
+@asynccontextmanager
+async def gating_proxy(
+    tmp_path: Path, backend: Any, config: dict[str, Any] | None = None, **env: Any
+) -> AsyncIterator[GatingProxy]:
+    """A ``GatingProxy`` in this process, connected to the upstream test server over stdio."""
+    transport = stdio_upstream([sys.executable, str(UPSTREAM)], harness_env(tmp_path, **env))
+    async with connect(transport) as upstream:
+        yield GatingProxy(
+            upstream,
+            AsyncClient(backend),
+            ProxyConfig.model_validate(config or {}),
+            PinStore(tmp_path / "pins.json"),
+        )
+
+
+def call(name: str, **arguments: Any) -> ToolCall:
+    """A ``tools/call`` from the client named ``test-host``."""
+    return ToolCall(name=name, arguments=arguments, client_name="test-host")
+
+
+def text(result: dict[str, Any]) -> str:
+    return " ".join(block["text"] for block in result["content"])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited early with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    process = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -16,4 +16,7 @@ def test_the_mcp_proxy_example_runs() -> None:
     assert done.returncode == 0, done.stderr
     assert "tools the model sees: ['get_weather']" in done.stdout
     assert "structured={'city': 'Lisbon', 'celsius': 21.5}" in done.stdout
-    assert "delete_records -> isError=True: gatekit blocked this call" in done.stdout
+    assert "delete_records -> isError=True: gatekit did not run tool 'delete_records': " in (
+        done.stdout
+    )
+    assert "blocked by policy: this agent may not delete data" in done.stdout

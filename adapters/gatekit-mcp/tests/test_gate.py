@@ -2,52 +2,26 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
-from gatekit_mcp import GatingProxy, PinStore, ProxyConfig
-from gatekit_mcp._compat import ToolCall, connect, stdio_upstream
+from gatekit_mcp._compat import ToolCall
 from gk_mcp_test_policy import ToolListPolicy
-from mcp_harness import UPSTREAM, harness_env, ran
+from mcp_harness import call, gating_proxy, ran, text
 
-from gatekit import AsyncClient, CheckOutcome, LocalBackend, Status
+from gatekit import CheckOutcome, Decision, DecisionRequest, LocalBackend, Status, Verdict
+from gatekit.policy import Evaluation
 from gatekit.testing import MockBackend
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def gating_proxy(
-    tmp_path: Path, backend: Any, config: dict[str, Any] | None = None, **env: Any
-) -> AsyncIterator[GatingProxy]:
-    transport = stdio_upstream([sys.executable, str(UPSTREAM)], harness_env(tmp_path, **env))
-    async with connect(transport) as upstream:
-        yield GatingProxy(
-            upstream,
-            AsyncClient(backend),
-            ProxyConfig.model_validate(config or {}),
-            PinStore(tmp_path / "pins.json"),
-        )
-
-
-def call(name: str, **arguments: Any) -> ToolCall:
-    return ToolCall(name=name, arguments=arguments, client_name="test-host")
-
-
-def text(result: dict[str, Any]) -> str:
-    return " ".join(block["text"] for block in result["content"])
 
 
 async def test_actions_carry_the_configured_fields_and_the_mcp_context(tmp_path: Path) -> None:
     backend = MockBackend(default="allow")
     config = {
         "toolset": "fs-v1",
-        "defaults": {"risk_level": "low", "data_sensitivity": "public"},
+        "default": {"risk_level": "low", "data_sensitivity": "public"},
         "tools": {"add": {"operation_class": "read", "systems_touched": ["calculator"]}},
     }
     async with gating_proxy(tmp_path, backend, config) as proxy:
@@ -69,7 +43,7 @@ async def test_actions_carry_the_configured_fields_and_the_mcp_context(tmp_path:
 
 async def test_a_retry_after_approval_runs_the_approved_call(tmp_path: Path) -> None:
     backend = MockBackend(verdicts={"add": "review"})
-    config = {"review": {"wait_seconds": 0}}
+    config = {"on_review": "refuse"}
     async with gating_proxy(tmp_path, backend, config) as proxy:
         first = await proxy.call_tool(call("add", a=1, b=2))
         approval_id = first["_meta"]["gatekit/decision"]["approval_id"]
@@ -84,7 +58,7 @@ async def test_a_retry_after_approval_runs_the_approved_call(tmp_path: Path) -> 
     assert other_args["_meta"]["gatekit/decision"]["approval_id"] != approval_id
     assert approved["structuredContent"] == {"total": 3, "note": "1+2"}
     assert again["isError"]
-    assert "waiting for human review" in text(again)
+    assert "waits for human review" in text(again)
     assert ran(tmp_path) == ["add"]
 
 
@@ -97,7 +71,7 @@ async def wait_until_pending(backend: MockBackend) -> str:
 
 async def test_a_review_rejected_while_waiting_is_refused(tmp_path: Path) -> None:
     backend = MockBackend(verdicts={"echo": "review"})
-    config = {"review": {"wait_seconds": 10, "progress_interval": 0.05}}
+    config = {"review_timeout": 10, "review_progress_interval": 0.05}
     progress: list[float] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
@@ -126,7 +100,7 @@ async def test_a_review_approved_while_waiting_runs(tmp_path: Path) -> None:
     async def reviewer() -> None:
         backend.approve(await wait_until_pending(backend), reviewer="alice")
 
-    config = {"review": {"wait_seconds": 10}}
+    config = {"review_timeout": 10}
     async with gating_proxy(tmp_path, backend, config) as proxy, anyio.create_task_group() as tg:
         tg.start_soon(reviewer)
         result = await proxy.call_tool(call("echo", text="approved"))
@@ -164,9 +138,10 @@ async def test_a_call_without_a_prior_list_still_checks_the_pin(tmp_path: Path) 
 
 async def test_only_tools_policy_always_blocks_are_hidden(tmp_path: Path) -> None:
     policy = ToolListPolicy(block={"delete_everything"}, review={"echo"})
-    async with gating_proxy(tmp_path, LocalBackend(policy=policy)) as proxy:
+    backend = LocalBackend(policy=policy)
+    async with gating_proxy(tmp_path, backend) as proxy:
         shown = {tool["name"] for tool in (await proxy.list_tools({}))["tools"]}
-        decisions_made = len(proxy.gate.client.backend.store.list(Status.BLOCKED))  # type: ignore[attr-defined]
+        decisions_made = len(backend.store.list(Status.BLOCKED))
     assert "delete_everything" not in shown
     assert {"echo", "add", "read_config", "fetch_page"} <= shown
     assert decisions_made == 0  # the probe is a dry run: nothing recorded
@@ -177,7 +152,7 @@ async def test_an_invalid_action_is_refused_without_running(tmp_path: Path) -> N
     async with gating_proxy(tmp_path, backend) as proxy:
         result = await proxy.call_tool(call("add", a=float("nan"), b=1))
     assert result["isError"]
-    assert "refused" in text(result)
+    assert "the call is invalid" in text(result)
     assert ran(tmp_path) == []
 
 
@@ -191,3 +166,83 @@ async def test_result_findings_are_reported_with_the_outcome(tmp_path: Path) -> 
     assert outcome is not None
     assert outcome.status == "success"
     assert "secret:aws_access_key@result.content[0].text" in outcome.detail
+
+
+async def test_an_approved_review_is_found_by_the_retry_after_a_proxy_restart(
+    tmp_path: Path,
+) -> None:
+    policy = ToolListPolicy(review={"add"})
+    config = {"on_review": "refuse"}
+    before = LocalBackend(policy=policy)  # durable, in this test's data dir
+    async with gating_proxy(tmp_path, before, config) as proxy:
+        first = await proxy.call_tool(call("add", a=1, b=2))
+    before.close()
+    approval_id = first["_meta"]["gatekit/decision"]["approval_id"]
+
+    reviewer = LocalBackend(policy=policy)  # e.g. `gatekit approvals approve`, elsewhere
+    reviewer.approve(approval_id, reviewer="alice")
+    reviewer.close()
+
+    after = LocalBackend(policy=policy)  # a new proxy process: nothing kept in memory
+    async with gating_proxy(tmp_path, after, config) as proxy:
+        retried = await proxy.call_tool(call("add", a=1, b=2))
+        again = await proxy.call_tool(call("add", a=1, b=2))
+    after.close()
+    assert first["isError"]
+    assert retried["structuredContent"] == {"total": 3, "note": "1+2"}
+    assert again["isError"]  # the approval was used up: a new review
+    assert again["_meta"]["gatekit/decision"]["approval_id"] != approval_id
+    assert ran(tmp_path) == ["add"]
+
+
+class _NoPreview(LocalBackend):
+    """A backend that cannot do a dry run."""
+
+    def preview(self, request: DecisionRequest) -> Decision:
+        raise NotImplementedError("no dry run here")
+
+
+class _RateLimitedAdd(ToolListPolicy):
+    def evaluate(self, request: DecisionRequest) -> Evaluation:
+        if request.action.tool == "add":
+            return Evaluation(Verdict.BLOCK, "3 sums a minute", ("t.rate",), retry_after=42.0)
+        return super().evaluate(request)
+
+
+async def test_the_list_hides_what_policy_blocks_never_a_high_risk_tool_it_allows(
+    tmp_path: Path,
+) -> None:
+    policy = ToolListPolicy(block={"delete_everything"})
+    config = {"tools": {"echo": {"risk_level": "critical"}}, "on_review": "refuse"}
+    backend = LocalBackend(policy=policy)
+    async with gating_proxy(tmp_path, backend, config) as proxy:
+        shown = {tool["name"] for tool in (await proxy.list_tools({}))["tools"]}
+        recorded = backend.store.list()
+        echo = await proxy.call_tool(call("echo", text="x"))
+    assert "delete_everything" not in shown
+    assert "echo" in shown  # allowed by policy; the risk floor makes it a review, not a block
+    assert recorded == []  # previews are dry runs
+    assert echo["_meta"]["gatekit/decision"]["status"] == "pending_review"
+    assert ran(tmp_path) == []
+
+
+async def test_a_rate_limited_tool_stays_listed_and_its_refusal_says_when_to_retry(
+    tmp_path: Path,
+) -> None:
+    backend = LocalBackend(policy=_RateLimitedAdd(block=set(), review=set()))
+    async with gating_proxy(tmp_path, backend) as proxy:
+        shown = {tool["name"] for tool in (await proxy.list_tools({}))["tools"]}
+        result = await proxy.call_tool(call("add", a=1, b=2))
+    assert "add" in shown  # a limit passes with time
+    assert "rate limited: 3 sums a minute (retry after 42 s)" in text(result)
+    assert ran(tmp_path) == []
+
+
+async def test_a_backend_without_a_dry_run_hides_nothing(tmp_path: Path) -> None:
+    backend = _NoPreview(policy=ToolListPolicy(block={"delete_everything"}))
+    async with gating_proxy(tmp_path, backend) as proxy:
+        shown = {tool["name"] for tool in (await proxy.list_tools({}))["tools"]}
+        result = await proxy.call_tool(call("delete_everything"))
+    assert "delete_everything" in shown
+    assert "blocked by policy" in text(result)  # still gated
+    assert ran(tmp_path) == []

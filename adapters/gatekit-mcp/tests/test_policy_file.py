@@ -40,7 +40,7 @@ def text_of(result: object) -> str:
 async def test_the_proxy_decides_with_the_policy_file(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    config = {"defaults": {"risk_level": "low"}}
+    config = {"default": {"risk_level": "low"}}
     args = proxy_args(tmp_path, config, upstream=[])
     args = [*args[: args.index("--backend-factory")], "--policy", str(policy)]
     args += ["--", sys.executable, str(UPSTREAM)]

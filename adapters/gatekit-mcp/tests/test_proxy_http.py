@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from gatekit_mcp._compat import connect, http_upstream
-from mcp_harness import UPSTREAM, free_port, harness_env, proxy_args, ran, wire
+from mcp_harness import UPSTREAM, free_port, harness_env, proxy_args, ran, running, wire
 
 pytestmark = pytest.mark.anyio
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited early with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on port {port}")
-
-
-@contextmanager
-def running(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    process = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, process)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def test_proxy_over_http_in_front_of_an_http_upstream(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ def test_a_corrupt_pins_file_is_a_configuration_error(tmp_path: Path) -> None:
 def test_tool_config_merges_defaults_and_validates_fields(tmp_path: Path) -> None:
     path = tmp_path / "tools.yaml"
     path.write_text(
-        "defaults: {risk_level: medium, data_sensitivity: internal}\n"
+        "default: {risk_level: medium, data_sensitivity: internal}\n"
         "tools:\n  rm: {risk_level: high, operation_class: delete}\n"
     )
     config = ProxyConfig.load(path)
@@ -129,19 +130,60 @@ def test_tool_config_merges_defaults_and_validates_fields(tmp_path: Path) -> Non
         ProxyConfig.load(path)
 
 
+def test_review_options_have_the_names_every_adapter_uses(tmp_path: Path) -> None:
+    path = tmp_path / "tools.yaml"
+    path.write_text("on_review: refuse\nreview_timeout: 5\nreview_progress_interval: 0.5\n")
+    config = ProxyConfig.load(path)
+    assert (config.on_review, config.review_timeout, config.review_progress_interval) == (
+        "refuse",
+        5,
+        0.5,
+    )
+    path.write_text("on_review: later\n")
+    with pytest.raises(ConfigurationError, match="on_review"):
+        ProxyConfig.load(path)
+    path.write_text("review_timeout: 0\n")
+    with pytest.raises(ConfigurationError, match="review_timeout"):
+        ProxyConfig.load(path)
+
+
+def test_a_config_with_the_old_key_names_says_what_they_became(tmp_path: Path) -> None:
+    path = tmp_path / "tools.yaml"
+    path.write_text("defaults: {risk_level: low}\nreview: {wait_seconds: 0}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        ProxyConfig.load(path)
+    assert "'defaults' is now default" in str(caught.value)
+    assert "'review' is now on_review, review_timeout and review_progress_interval" in str(
+        caught.value
+    )
+
+
 @pytest.mark.parametrize("version", ["1.29.9", "3.0.0", "0.9"])
 def test_unsupported_mcp_versions_fail_clearly(
     monkeypatch: pytest.MonkeyPatch, version: str
 ) -> None:
-    monkeypatch.setattr(_compat.importlib.metadata, "version", lambda name: version)
-    with pytest.raises(ImportError, match=rf"supports mcp>=1\.30,<3; mcp {version} is installed"):
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: version)
+    with pytest.raises(
+        ImportError, match=rf"supports mcp>=1\.30,<3, but mcp {version} is installed"
+    ):
         _compat._check_version()
 
 
 def test_supported_versions_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     for version in ("1.30.0", "1.99.1", "2.3.0", "2.0.0rc1"):
-        monkeypatch.setattr(_compat.importlib.metadata, "version", lambda name, v=version: v)
+        monkeypatch.setattr(importlib.metadata, "version", lambda name, v=version: v)
         assert _compat._check_version() >= (1, 30)
+
+
+def test_a_missing_mcp_names_the_range_and_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    with pytest.raises(ImportError, match=r"gatekit-mcp needs mcp>=1\.30,<3.*pip install"):
+        _compat._check_version()
 
 
 def test_every_readable_field_is_shielded_and_binary_payloads_are_left_alone() -> None:

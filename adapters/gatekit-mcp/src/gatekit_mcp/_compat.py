@@ -5,6 +5,9 @@ they travel between client and server) and version-neutral handler
 callables; this module turns those into a low-level ``Server`` of whichever
 major version is installed, and upstream sessions into the same dicts.
 
+The supported mcp range is checked here, with ``gatekit.adapters.require``,
+before anything imports mcp.
+
 Differences isolated here:
 * 1.x registers request handlers in ``Server.request_handlers`` keyed by
   request type, reads the request context from ``server.request_context`` and
@@ -18,11 +21,12 @@ Differences isolated here:
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from gatekit.adapters import require
 
 SUPPORTED = ">=1.30,<3"
 
@@ -34,20 +38,8 @@ def _parse(version: str) -> tuple[int, int]:
 
 
 def _check_version() -> tuple[int, int]:
-    try:
-        installed = importlib.metadata.version("mcp")
-    except importlib.metadata.PackageNotFoundError:
-        raise ImportError(
-            f"gatekit-mcp needs the 'mcp' package ({SUPPORTED}); install it with "
-            f"pip install 'mcp{SUPPORTED}'"
-        ) from None
-    parsed = _parse(installed)
-    if not (1, 30) <= parsed < (3, 0):
-        raise ImportError(
-            f"gatekit-mcp supports mcp{SUPPORTED}; mcp {installed} is installed. "
-            f"Install a supported version: pip install 'mcp{SUPPORTED}'"
-        )
-    return parsed
+    """The installed mcp's (major, minor); ImportError naming the range when unsupported."""
+    return _parse(require("mcp", SUPPORTED, adapter="gatekit-mcp"))
 
 
 MCP_VERSION = _check_version()
@@ -80,7 +72,8 @@ class ToolCall:
 
     name: str
     arguments: dict[str, Any]
-    client_name: str | None = None
+    client_name: str | None = None  # the client's clientInfo.name
+    session_id: str | None = None  # the transport's session (streamable HTTP), if any
     progress: ProgressFn | None = None  # set only when the client sent a progressToken
 
 
@@ -128,6 +121,16 @@ def _client_name(session: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+# Streamable HTTP names each client session in this header (mcp 1.x and 2.x alike).
+_SESSION_HEADER = "mcp-session-id"
+
+
+def _transport_session_id(http_request: Any) -> str | None:
+    headers = getattr(http_request, "headers", None)
+    value = headers.get(_SESSION_HEADER) if headers is not None else None
+    return value if isinstance(value, str) and value else None
+
+
 def _progress_sender(session: Any, token: str | int | None, request_id: Any) -> ProgressFn | None:
     if token is None:
         return None
@@ -140,8 +143,27 @@ def _progress_sender(session: Any, token: str | int | None, request_id: Any) -> 
     return send
 
 
-def _call_result(wire: Wire) -> Any:
-    return types.CallToolResult.model_validate(wire)
+def tool_call(context: Any, name: str, arguments: Any) -> ToolCall:
+    """The ``tools/call`` in a request context: 1.x ``server.request_context`` or the
+    2.x handler/middleware ``ctx`` (both carry session, meta, request id and, over
+    HTTP, the HTTP request)."""
+    session = context.session
+    return ToolCall(
+        name=name,
+        arguments=dict(arguments) if isinstance(arguments, Mapping) else {},
+        client_name=_client_name(session),
+        session_id=_transport_session_id(getattr(context, "request", None)),
+        progress=_progress_sender(session, _progress_token(context.meta), context.request_id),
+    )
+
+
+CallToolResult = types.CallToolResult
+"""The installed mcp's ``CallToolResult`` model."""
+
+
+def call_tool_result(wire: Wire) -> CallToolResult:
+    """A ``CallToolResult`` of the installed mcp from its wire form."""
+    return CallToolResult.model_validate(wire)
 
 
 def build_server(
@@ -164,17 +186,8 @@ def _build_server_v1(
     server: Any = Server(name, version=version, instructions=instructions)
 
     async def call_tool(request: Any) -> Any:
-        context = server.request_context
-        params = request.params
-        call = ToolCall(
-            name=params.name,
-            arguments=dict(params.arguments or {}),
-            client_name=_client_name(context.session),
-            progress=_progress_sender(
-                context.session, _progress_token(context.meta), context.request_id
-            ),
-        )
-        return v1.ServerResult(_call_result(await handlers.call_tool(call)))
+        call = tool_call(server.request_context, request.params.name, request.params.arguments)
+        return v1.ServerResult(call_tool_result(await handlers.call_tool(call)))
 
     server.request_handlers[v1.CallToolRequest] = call_tool
     for attr, request_name, result_name in _ROUTES:
@@ -198,13 +211,9 @@ def _build_server_v2(
     name: str, version: str, instructions: str | None, handlers: Handlers
 ) -> Server[Any]:
     async def call_tool(ctx: Any, params: Any) -> Any:
-        call = ToolCall(
-            name=params.name,
-            arguments=dict(params.arguments or {}),
-            client_name=_client_name(ctx.session),
-            progress=_progress_sender(ctx.session, _progress_token(ctx.meta), ctx.request_id),
+        return call_tool_result(
+            await handlers.call_tool(tool_call(ctx, params.name, params.arguments))
         )
-        return _call_result(await handlers.call_tool(call))
 
     routes: dict[str, Any] = {"on_call_tool": call_tool}
     for attr, _request_name, result_name in _ROUTES:

@@ -6,7 +6,10 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from gatekit import Action, AsyncClient, Client, default_client
+from gatekit import AsyncClient, Client, Decision, DecisionRequest, GatekitError
+from gatekit.adapters import DenialMode, ReviewMode, ToolCallGate
+from gatekit_mcp._compat import CallToolResult, call_tool_result
+from gatekit_mcp.gate import mcp_metadata, refusal_result, with_review_key
 
 __all__ = ["McpToolBoundary"]
 
@@ -16,19 +19,25 @@ R = TypeVar("R")
 class McpToolBoundary:
     """Gate the tool calls a host sends to one MCP server (toolset).
 
-        boundary = McpToolBoundary(server_name="files", toolset_id="fs-v1", client_name="my-host")
+        boundary = McpToolBoundary(server_name="files", toolset_id="fs-v1", client_name="my-host",
+                                   tools={"read_file": {"risk_level": "low"}})
         result = await boundary.ainvoke(
             tool_name="read_file", arguments={"path": "a.txt"},
             handler=lambda args: session.call_tool("read_file", args),
-            risk_level="low", operation_class="read",
         )
 
-    ``handler(arguments)`` runs only after an allowed decision (waiting for a
-    review like ``Client.guard``); otherwise the ``guard`` exceptions are
-    raised (``Blocked``, ``PendingReview``, ``BackendError``, …) and the handler
-    never runs. The MCP context (server, toolset, client) is recorded in the
-    action's metadata under ``"mcp"``; ``systems_touched`` defaults to the
-    server name. ``tools`` maps tool names to default action fields.
+    ``handler(arguments)`` runs only after an allowed decision. The options mean
+    what they mean in every gatekit adapter (``gatekit.adapters``): ``tools`` /
+    ``default`` are action fields per tool name and for every other tool
+    (``systems_touched`` defaults to the server name); ``on_review`` is
+    ``"wait"`` (up to ``review_timeout`` seconds) or ``"refuse"``; ``on_denied``
+    is ``"raise"`` (the default for a host: ``Blocked``, ``PendingReview``,
+    ``BackendError``, …) or ``"message"`` (an ``isError`` ``CallToolResult`` whose
+    text is the refusal, for the host to hand to the model). The MCP context
+    (server, toolset, client) is recorded in the action's metadata under ``"mcp"``.
+
+    A call left waiting for review can simply be retried: the same call from the
+    same ``client_name`` finds its review (approved by now, perhaps) in the engine.
     """
 
     def __init__(
@@ -39,33 +48,55 @@ class McpToolBoundary:
         client: Client | AsyncClient | None = None,
         client_name: str | None = None,
         tools: Mapping[str, Mapping[str, Any]] | None = None,
-        wait: bool = True,
-        timeout: float | None = None,
+        default: Mapping[str, Any] | None = None,
+        on_review: ReviewMode = "wait",
+        review_timeout: float | None = None,
+        on_denied: DenialMode = "raise",
     ) -> None:
         if not server_name.strip():
             raise ValueError("server_name must not be empty")
         self.server_name = server_name
         self.toolset_id = toolset_id
         self.client_name = client_name
-        self.tools = {name: dict(fields) for name, fields in (tools or {}).items()}
-        self.wait = wait
-        self.timeout = timeout
-        base = client if client is not None else default_client()
-        self._sync: Client = base.as_sync()
-        self._async: AsyncClient = base.as_async()
+        self._client = client
+        self.kit = ToolCallGate(
+            client,
+            on_review=on_review,
+            review_timeout=review_timeout,
+            on_denied=on_denied,
+            tools={name: self._on_this_server(fields) for name, fields in (tools or {}).items()},
+            default=self._on_this_server(default or {}),
+        )
 
-    def action(self, tool_name: str, arguments: Mapping[str, Any], **fields: Any) -> Action:
-        """The Action a call becomes (handy for tests and for logging)."""
-        merged: dict[str, Any] = {**self.tools.get(tool_name, {}), **fields}
-        merged.setdefault("systems_touched", [self.server_name])
-        context = {
-            "server": self.server_name,
-            "toolset": self.toolset_id,
-            "client": self.client_name,
-        }
-        metadata = dict(merged.pop("metadata", None) or {})
-        metadata["mcp"] = {k: v for k, v in context.items() if v is not None}
-        return Action(tool=tool_name, arguments=dict(arguments), metadata=metadata, **merged)
+    def _on_this_server(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        # Unless told otherwise, the system a tool call touches is the server it goes to.
+        return {"systems_touched": [self.server_name], **fields}
+
+    def _gate_for(self, tool_name: str, call_fields: Mapping[str, Any]) -> ToolCallGate:
+        """The kit's gate, or for a call with its own action fields, one with those
+        fields over the tool's (validated like any tool's fields)."""
+        if not call_fields:
+            return self.kit
+        return ToolCallGate(
+            self._client,
+            on_review=self.kit.on_review,
+            review_timeout=self.kit.review_timeout,
+            on_denied=self.kit.on_denied,
+            tools={tool_name: {**self.kit.fields_for(tool_name), **call_fields}},
+        )
+
+    def _request(
+        self, gate: ToolCallGate, tool_name: str, arguments: dict[str, Any]
+    ) -> DecisionRequest:
+        metadata = mcp_metadata(self.server_name, self.toolset_id, self.client_name)
+        request = gate.request(tool_name, arguments, metadata=metadata)
+        return with_review_key(
+            request, server=self.server_name, client_name=self.client_name, session_id=None
+        )
+
+    def _refused(self, gate: ToolCallGate, tool_name: str, error: GatekitError) -> CallToolResult:
+        """Raise ``error`` (``on_denied="raise"``), or the refusal as an ``isError`` result."""
+        return call_tool_result(refusal_result(gate.refusal(tool_name, error)))
 
     def invoke(
         self,
@@ -74,12 +105,24 @@ class McpToolBoundary:
         arguments: Mapping[str, Any] | None = None,
         handler: Callable[[dict[str, Any]], R],
         **action_fields: Any,
-    ) -> R:
-        """Decide, then run ``handler(arguments)`` only if allowed."""
+    ) -> R | CallToolResult:
+        """Decide, then run ``handler(arguments)`` only if allowed. ``action_fields``
+        are this call's action fields, over the tool's."""
         args = dict(arguments or {})
-        action = self.action(tool_name, args, **action_fields)
-        with self._sync.guard(action, wait=self.wait, timeout=self.timeout):
+        gate = self._gate_for(tool_name, action_fields)
+        handler_ran = False
+
+        def body(_decision: Decision) -> R:
+            nonlocal handler_ran
+            handler_ran = True
             return handler(args)
+
+        try:
+            return gate.run(self._request(gate, tool_name, args), body)
+        except GatekitError as error:
+            if handler_ran:  # the handler's own error, not a refusal of this call
+                raise
+            return self._refused(gate, tool_name, error)
 
     async def ainvoke(
         self,
@@ -88,12 +131,23 @@ class McpToolBoundary:
         arguments: Mapping[str, Any] | None = None,
         handler: Callable[[dict[str, Any]], Awaitable[R] | R],
         **action_fields: Any,
-    ) -> R:
+    ) -> R | CallToolResult:
         """``invoke`` for async hosts; ``handler`` may be sync or async."""
         args = dict(arguments or {})
-        action = self.action(tool_name, args, **action_fields)
-        async with self._async.guard(action, wait=self.wait, timeout=self.timeout):
+        gate = self._gate_for(tool_name, action_fields)
+        handler_ran = False
+
+        async def body(_decision: Decision) -> R:
+            nonlocal handler_ran
+            handler_ran = True
             result = handler(args)
             if inspect.isawaitable(result):
                 return await result
             return result
+
+        try:
+            return await gate.arun(self._request(gate, tool_name, args), body)
+        except GatekitError as error:
+            if handler_ran:  # the handler's own error, not a refusal of this call
+                raise
+            return self._refused(gate, tool_name, error)

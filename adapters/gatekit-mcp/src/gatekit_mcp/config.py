@@ -1,18 +1,22 @@
 """The proxy's configuration file: how each MCP tool becomes an Action.
 
-    defaults:                      # every tool not listed below
+    default:                       # every tool not listed below
       risk_level: medium
       operation_class: execute
-    tools:
+    tools:                         # unset fields fall back to default
       read_file: {risk_level: low, operation_class: read, data_sensitivity: internal}
       delete_file: {risk_level: high, operation_class: delete, systems_touched: [fs]}
+    on_review: wait                # wait | refuse
+    review_timeout: 30             # seconds a tools/call waits for a reviewer
+    review_progress_interval: 2    # seconds between progress notifications meanwhile
     hide_blocked_tools: true       # tools/list hides what policy always blocks
     pins: {block_changed: true}    # a changed tool definition blocks the tool
     shields: {secrets: redact, pii: "off", injection: block}
-    review: {wait_seconds: 30, progress_interval: 2}
 
-This maps tools to action fields and sets how the proxy reacts to findings;
-whether an action runs is always the decision engine's call.
+``default``, ``tools``, ``on_review`` and ``review_timeout`` mean what they mean
+in every gatekit adapter (``gatekit.adapters``). This maps tools to action
+fields and sets how the proxy reacts to findings; whether an action runs is
+always the decision engine's call.
 """
 
 from __future__ import annotations
@@ -26,8 +30,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatekit import Action, ConfigurationError
+from gatekit.adapters import ReviewMode
 
-__all__ = ["PinsConfig", "ProxyConfig", "ReviewConfig", "ShieldMode", "ShieldsConfig", "ToolFields"]
+__all__ = ["PinsConfig", "ProxyConfig", "ShieldMode", "ShieldsConfig", "ToolFields"]
+
+# Keys of earlier versions of this file, and what replaced them: named in the
+# error, so an old file fails with the fix rather than a bare "extra input".
+_RENAMED = {
+    "defaults": "default",
+    "review": "on_review, review_timeout and review_progress_interval",
+}
 
 
 class _Strict(BaseModel):
@@ -35,7 +47,7 @@ class _Strict(BaseModel):
 
 
 class ToolFields(_Strict):
-    """The governance fields of one tool's actions; unset fields fall back to ``defaults``."""
+    """The governance fields of one tool's actions; unset fields fall back to ``default``."""
 
     risk_level: str | None = None
     operation_class: str | None = None
@@ -73,30 +85,28 @@ class PinsConfig(_Strict):
     )
 
 
-class ReviewConfig(_Strict):
-    wait_seconds: float = Field(
-        default=30.0,
-        ge=0,
-        description="How long a tools/call waits for a reviewer; 0 = not at all.",
-    )
-    progress_interval: float = Field(default=2.0, gt=0)
-
-
 class ProxyConfig(_Strict):
     server_name: str | None = Field(
         default=None, description="Name recorded on actions; defaults to the upstream's name."
     )
     toolset: str | None = None
-    defaults: ToolFields = ToolFields()
+    default: ToolFields = ToolFields()
     tools: dict[str, ToolFields] = Field(default_factory=dict)
+    on_review: ReviewMode = Field(
+        default="wait",
+        description="wait: hold the tools/call up to review_timeout for a reviewer; "
+        "refuse: answer at once that the call waits for review (the model may retry it).",
+    )
+    # MCP clients give up on a request after a while; 30 s stays under common limits.
+    review_timeout: float = Field(default=30.0, gt=0)
+    review_progress_interval: float = Field(default=2.0, gt=0)
     hide_blocked_tools: bool = True
     pins: PinsConfig = PinsConfig()
     shields: ShieldsConfig = ShieldsConfig()
-    review: ReviewConfig = ReviewConfig()
 
     def model_post_init(self, _context: Any) -> None:
         # Validate every tool's fields now, not at its first call.
-        for name in ["(defaults)", *self.tools]:
+        for name in ["(default)", *self.tools]:
             fields = self.fields_for(name)
             try:
                 Action(tool="probe", **fields.action_fields())
@@ -105,7 +115,7 @@ class ProxyConfig(_Strict):
 
     def fields_for(self, tool: str) -> ToolFields:
         own = self.tools.get(tool)
-        return own.over(self.defaults) if own is not None else self.defaults
+        return own.over(self.default) if own is not None else self.default
 
     @classmethod
     def load(cls, path: Path | str | None) -> ProxyConfig:
@@ -116,6 +126,7 @@ class ProxyConfig(_Strict):
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigurationError(f"cannot read tool config {path}: {exc}") from None
+        _refuse_renamed_keys(path, data)
         try:
             return cls.model_validate(data)
         except pydantic.ValidationError as exc:
@@ -123,3 +134,10 @@ class ProxyConfig(_Strict):
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
             )
             raise ConfigurationError(f"invalid tool config {path}: {problems}") from None
+
+
+def _refuse_renamed_keys(path: Path | str, data: Any) -> None:
+    old = sorted(_RENAMED.keys() & data.keys()) if isinstance(data, dict) else []
+    if old:
+        fixes = "; ".join(f"{key!r} is now {_RENAMED[key]}" for key in old)
+        raise ConfigurationError(f"invalid tool config {path}: {fixes}")

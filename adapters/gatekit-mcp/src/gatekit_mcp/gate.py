@@ -1,16 +1,19 @@
 """The gate shared by the proxy and the mcp 2.x middleware: one ``tools/call`` in,
 a ``CallToolResult`` (wire form) out.
 
-The tool runs only after an allowed decision. Every way of not getting one —
-a denial, a pending review, a rejected review, a broken backend, an invalid
-action — ends in an ``isError`` result with the reason, never in a crashed
-session and never in a run of the tool.
+It is the adapter kit's ``ToolCallGate`` with MCP around it: decide, wait for a
+review (sending MCP progress notifications) or refuse, use the decision up,
+call the upstream tool, shield its result, report the outcome. Every way of
+not running — a denial, a pending, rejected or expired review, a broken
+backend, an invalid call — ends in an ``isError`` result carrying the kit's
+``Refusal`` message, never in a crashed session and never in a run of the tool.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -18,29 +21,34 @@ import anyio
 from gatekit import (
     Action,
     AsyncClient,
-    BackendError,
     Check,
     CheckOutcome,
     Decision,
-    DecisionError,
     DecisionRequest,
     GatekitError,
     Outcome,
-    PendingReview,
     Status,
-    Verdict,
 )
-from gatekit._exceptions import ApprovalTimeout
+from gatekit.adapters import Refusal, ToolCallGate, digest
 from gatekit_mcp._compat import ProgressFn, ToolCall, Wire
-from gatekit_mcp.config import ProxyConfig
+from gatekit_mcp.config import ProxyConfig, ToolFields
 from gatekit_mcp.pins import PinStatus
-from gatekit_mcp.shields import shield_result
+from gatekit_mcp.shields import ShieldVerdict, shield_result
 
-__all__ = ["ToolGate", "error_result"]
+__all__ = [
+    "PIN_CHECK",
+    "ToolGate",
+    "error_result",
+    "mcp_metadata",
+    "refusal_result",
+    "with_review_key",
+]
 
 logger = logging.getLogger("gatekit_mcp")
 
-_MAX_REMEMBERED_REVIEWS = 1000
+PIN_CHECK = "mcp.tool_definition_changed"
+
+ReviewHook = Callable[[DecisionRequest, Decision], Awaitable[Decision]]
 
 
 def error_result(text: str, decision: Decision | None = None) -> Wire:
@@ -58,27 +66,79 @@ def error_result(text: str, decision: Decision | None = None) -> Wire:
     return result
 
 
+def refusal_result(refusal: Refusal) -> Wire:
+    """The ``isError`` result for a call gatekit did not run."""
+    return error_result(refusal.message, refusal.decision)
+
+
+def mcp_metadata(server: str, toolset: str | None, client_name: str | None) -> dict[str, Any]:
+    """The MCP context recorded on every action, under ``"mcp"``."""
+    context = {"server": server, "toolset": toolset, "client": client_name}
+    return {"mcp": {key: value for key, value in context.items() if value is not None}}
+
+
+def with_review_key(
+    request: DecisionRequest, *, server: str, client_name: str | None, session_id: str | None
+) -> DecisionRequest:
+    """``request`` named by its review key: the same tool on the same server, asked
+    by the same client (and transport session) with the very same action.
+
+    The engine hands a retry with this key the review an earlier try opened
+    (approved by now, perhaps) instead of opening another; keys live in the
+    engine's store, so they outlast a proxy restart and are shared by replicas.
+    """
+    key = digest(
+        {
+            "server": server,
+            "tool": request.action.tool,
+            "client": {"name": client_name, "session": session_id},
+            "action": request.action_digest,
+        }
+    )
+    # The key names the action digest, which exists only once the client has
+    # prepared the request; preparing it again would spend a run's limits twice.
+    return request.model_copy(update={"review_key": key})
+
+
 def _depends_on_arguments(check: Check) -> bool:
     """A check about the arguments, or a condition the empty probe could not evaluate."""
     return (check.path or "").startswith("args") or "condition" in check.name
 
 
-def _denial_text(error: DecisionError) -> str:
-    decision = error.decision
-    if isinstance(error, PendingReview) or decision.status is Status.PENDING_REVIEW:
-        return (
-            f"gatekit: this call is waiting for human review (approval id "
-            f"{decision.approval_id}); it did not run. Retry the same call once it is approved."
-        )
-    if decision.status is Status.REJECTED:
-        return f"gatekit: a reviewer rejected this call: {error.reason}"
-    if decision.status is Status.EXPIRED:
-        return f"gatekit: the approval for this call expired: {error.reason}"
-    return f"gatekit blocked this call: {error.reason}"
+def _pin_check(tool: str, pin: PinStatus, blocks: bool) -> Check:
+    return Check(
+        name=PIN_CHECK,
+        outcome=CheckOutcome.BLOCK if blocks else CheckOutcome.WARN,
+        detail=f"definition changed since it was pinned ({pin.pinned[:12]} -> "
+        f"{pin.current[:12]}); approve with: gatekit-mcp pins approve {tool}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Screened:
+    """An upstream result after the result shields: what the model is shown, and
+    what the outcome record says."""
+
+    shown: Wire
+    upstream_failed: bool
+    verdict: ShieldVerdict
+
+    def outcome(self) -> Outcome:
+        status = "error" if self.upstream_failed else "success"
+        if not self.verdict.findings:
+            return Outcome(status=status)
+        handled = "withheld" if self.verdict.blocked else "recorded"
+        detail = f"result shields ({handled}): {self.verdict.summary()}"
+        return Outcome(status=status, detail=detail[:2000])
+
+
+def _withheld(verdict: ShieldVerdict, decision: Decision) -> Wire:
+    kinds = ", ".join(sorted({f"{f.kind} ({f.detector})" for f in verdict.blocked_by}))
+    return error_result(f"gatekit withheld this tool's result: it contained {kinds}.", decision)
 
 
 class ToolGate:
-    """Decide, wait for review if configured, run, shield the result, report."""
+    """Decide, wait for review or refuse, run, shield the result, report."""
 
     def __init__(
         self,
@@ -88,60 +148,53 @@ class ToolGate:
         server_name: str,
         toolset: str | None = None,
     ) -> None:
-        self.client = client
         self.config = config
         self.server_name = config.server_name or server_name
         self.toolset = config.toolset or toolset
-        # action digest -> decision id of a call left pending, so the model's
-        # retry of the same call finds the (now approved) review.
-        self._pending: dict[str, Decision] = {}  # action digest → its open review
-        self._fields: dict[str, dict[str, Any]] = {}  # per tool, from the config
-
-    # -- actions -----------------------------------------------------------------
-
-    def action(
-        self, name: str, arguments: dict[str, Any], client_name: str | None = None
-    ) -> Action:
-        fields = self._fields.get(name)
-        if fields is None:
-            fields = self.config.fields_for(name).action_fields()
-            fields.setdefault("systems_touched", [self.server_name])
-            self._fields[name] = fields
-        context = {"server": self.server_name, "toolset": self.toolset, "client": client_name}
-        return Action(
-            tool=name,
-            arguments=arguments,
-            metadata={"mcp": {k: v for k, v in context.items() if v is not None}},
-            **fields,
+        self.kit = ToolCallGate(
+            client,
+            on_review=config.on_review,
+            review_timeout=config.review_timeout,
+            tools={name: self._action_fields(config.fields_for(name)) for name in config.tools},
+            default=self._action_fields(config.default),
         )
 
-    def always_blocked(self, name: str) -> bool:
+    def _action_fields(self, fields: ToolFields) -> dict[str, Any]:
+        # Unless configured, the system a tool call touches is the server it goes to.
+        return {"systems_touched": [self.server_name], **fields.action_fields()}
+
+    def metadata(self, client_name: str | None) -> dict[str, Any]:
+        return mcp_metadata(self.server_name, self.toolset, client_name)
+
+    # -- tools/list ----------------------------------------------------------------
+
+    async def always_blocked(self, name: str) -> bool:
         """Would policy block this tool whatever its arguments? (for tools/list)
 
-        Asks the embedded engine's policy directly — a dry run: nothing is
-        recorded, no counter moves — with the tool's configured fields and empty
-        arguments, and hides the tool only if that is a block with no check
-        pointing into the arguments and no condition that could not be evaluated
-        (a condition on an argument the probe lacks). Another backend (a remote server) offers
-        no dry run, so nothing is hidden there. Hiding is a convenience for the
-        model; every call is gated regardless.
+        Asks for a dry run (``client.preview``: nothing recorded, no limit spent,
+        the risk floor applied, so a high-risk tool policy allows is a review, not
+        a block) of the tool's probe action: its configured fields, empty
+        arguments. The tool is hidden only when that is a block and nothing in it
+        hangs on the arguments: no check points into them and no condition went
+        unevaluated for lack of them. A rate limit passes with time, so it hides
+        nothing; nor does a backend that cannot preview. Hiding is a convenience
+        for the model: every call is gated regardless.
         """
-        policy = getattr(self.client.backend, "policy", None)
-        if policy is None:
-            return False
         try:
-            action = self.action(name, {}).model_copy(
-                update={"agent_id": self.client.settings.agent_id}
+            probe = Action(
+                **{**self.kit.fields_for(name), "metadata": self.metadata(None)}, tool=name
             )
-            evaluation = policy.evaluate(DecisionRequest.for_action(action))
-        except Exception:
-            return False  # unknown: show it; the call itself is still gated
-        return bool(
-            evaluation.verdict is Verdict.BLOCK
-            and not any(_depends_on_arguments(check) for check in evaluation.checks)
+            preview = await self.kit.aclient.preview(probe)
+        except GatekitError as error:
+            logger.debug("gatekit: no preview for %s, shown: %s", name, error)
+            return False
+        return (
+            preview.status is Status.BLOCKED
+            and preview.retry_after is None
+            and not any(_depends_on_arguments(check) for check in preview.checks)
         )
 
-    # -- the call ------------------------------------------------------------------
+    # -- tools/call ----------------------------------------------------------------
 
     async def call(
         self,
@@ -150,131 +203,86 @@ class ToolGate:
         *,
         pin: PinStatus | None = None,
     ) -> Wire:
+        """Gate one ``tools/call``: ``run()`` (the upstream call) only when allowed."""
         try:
             request = self._request(call, pin)
-            decision = await self._authorize(request, call.progress)
-        except DecisionError as error:
-            return error_result(_denial_text(error), error.decision)
-        except BackendError as error:
-            logger.warning("gatekit: no valid decision for %s: %s", call.name, error)
-            return error_result(
-                f"gatekit: no valid decision could be had ({error}); the call did not run."
+            screened = await self.kit.arun(
+                request,
+                self._run_and_screen(call.name, run),
+                review=self._review(call.progress),
+                outcome=_Screened.outcome,
             )
-        except GatekitError as error:  # e.g. an invalid action: refuse, do not run
-            return error_result(f"gatekit refused this call: {error}")
-        if pin is not None and pin.changed and self.config.pins.block_changed:
-            # The engine was told (a blocking check) and should have blocked; a
-            # backend that ignores client checks must not make this tool run.
-            await self.client.report(
-                decision,
-                Outcome(status="error", detail="not run: tool definition changed"),
-                quiet=True,
-            )
-            return error_result(
-                f"gatekit blocked this call: the definition of tool {call.name!r} changed since "
-                f"it was pinned; approve it with: gatekit-mcp pins approve {call.name}",
-                decision,
-            )
-        try:
-            result = await run()
-        except BaseException as error:
-            with anyio.CancelScope(shield=True):
-                await self.client.report(
-                    decision, Outcome(status="error", detail=type(error).__name__), quiet=True
-                )
-            raise
-        return await self._shielded(call.name, decision, result)
+        except GatekitError as error:  # only deciding raises these, not the upstream call
+            return refusal_result(self.kit.refusal(call.name, error))
+        return screened.shown
 
     def _request(self, call: ToolCall, pin: PinStatus | None) -> DecisionRequest:
-        action = self.action(call.name, call.arguments, call.client_name)
+        metadata = self.metadata(call.client_name)
+        checks: list[Check] = []
         if pin is not None and pin.changed:
-            action = action.model_copy(
-                update={"metadata": {**action.metadata, "mcp_pin": pin.as_metadata()}}
-            )
-        request = self.client.prepare(action)
-        if pin is None or not pin.changed:
-            return request
-        blocks = self.config.pins.block_changed
-        check = Check(
-            name="mcp.tool_definition_changed",
-            outcome=CheckOutcome.BLOCK if blocks else CheckOutcome.WARN,
-            detail=f"definition changed since it was pinned ({pin.pinned[:12]} -> "
-            f"{pin.current[:12]}); approve with: gatekit-mcp pins approve {call.name}",
+            # A blocking client check: the client refuses to run the tool whatever
+            # a backend answers, and the decision and its audit record show why.
+            metadata["mcp_pin"] = pin.as_metadata()
+            checks.append(_pin_check(call.name, pin, self.config.pins.block_changed))
+        request = self.kit.request(call.name, call.arguments, metadata=metadata, checks=checks)
+        return with_review_key(
+            request,
+            server=self.server_name,
+            client_name=call.client_name,
+            session_id=call.session_id,
         )
-        return request.model_copy(update={"client_checks": [*request.client_checks, check]})
 
-    async def _authorize(self, request: DecisionRequest, progress: ProgressFn | None) -> Decision:
-        client = self.client
-        decision = await self._remembered(request) or await client.decide(request)
-        if decision.status is Status.PENDING_REVIEW and self.config.review.wait_seconds > 0:
-            decision = await self._wait(decision, progress)
-        if decision.status is Status.PENDING_REVIEW:
-            self._remember(decision)
-            raise PendingReview(decision)
-        self._pending.pop(request.action_digest, None)
-        return await client.consume(decision, request)
+    def _review(self, progress: ProgressFn | None) -> ReviewHook | None:
+        if self.config.on_review == "refuse":
+            return None  # the kit refuses; the retry finds the review by its key
 
-    async def _remembered(self, request: DecisionRequest) -> Decision | None:
-        pending = self._pending.get(request.action_digest)
-        if pending is None:
-            return None
-        try:
-            return await self.client.refresh(pending)
-        except GatekitError:  # forgotten by the backend: decide afresh
-            self._pending.pop(request.action_digest, None)
-            return None
+        async def wait(_request: DecisionRequest, decision: Decision) -> Decision:
+            return await self._wait_for_review(decision, progress)
 
-    def _remember(self, decision: Decision) -> None:
-        self._pending[decision.action_digest] = decision
-        while len(self._pending) > _MAX_REMEMBERED_REVIEWS:
-            del self._pending[next(iter(self._pending))]
+        return wait
 
-    async def _wait(self, decision: Decision, progress: ProgressFn | None) -> Decision:
-        """Wait (bounded) for a reviewer, telling the client we are alive meanwhile."""
-        outcome: Decision | GatekitError = decision
+    async def _wait_for_review(self, decision: Decision, progress: ProgressFn | None) -> Decision:
+        """Wait up to ``review_timeout`` for a reviewer, telling the client meanwhile
+        that the call is alive (clients give up on requests that stay silent)."""
+        outcome: Decision | GatekitError
         async with anyio.create_task_group() as group:
             if progress is not None:
-                group.start_soon(self._report_progress, decision, progress)
+                group.start_soon(self._tell_progress, decision, progress)
             try:
-                outcome = await self.client.wait_for_approval(
-                    decision, self.config.review.wait_seconds
+                outcome = await self.kit.aclient.wait_for_approval(
+                    decision, self.config.review_timeout
                 )
-            except ApprovalTimeout as timeout:
-                outcome = timeout.decision
-            except GatekitError as error:  # raised outside the group, not as an ExceptionGroup
+            except GatekitError as error:  # raised below, not wrapped in an ExceptionGroup
                 outcome = error
-            finally:
-                group.cancel_scope.cancel()
+            group.cancel_scope.cancel()
         if isinstance(outcome, GatekitError):
             raise outcome
         return outcome
 
-    async def _report_progress(self, decision: Decision, progress: ProgressFn) -> None:
-        interval = self.config.review.progress_interval
-        total = self.config.review.wait_seconds
+    async def _tell_progress(self, decision: Decision, progress: ProgressFn) -> None:
+        interval = self.config.review_progress_interval
+        total = self.config.review_timeout
+        message = f"waiting for human review (approval id {decision.approval_id})"
         waited = 0.0
         while True:
             await anyio.sleep(interval)
             waited += interval
-            await progress(
-                min(waited, total),
-                total,
-                f"waiting for human review (approval id {decision.approval_id})",
-            )
+            try:
+                await progress(min(waited, total), total, message)
+            except Exception as error:  # a courtesy: its failure must not end the wait
+                logger.debug("gatekit: could not send review progress: %s", error)
+                return
 
-    async def _shielded(self, name: str, decision: Decision, result: Wire) -> Wire:
-        verdict = shield_result(result, self.config.shields)
-        status = "error" if result.get("isError") else "success"
-        if not verdict.findings:
-            await self.client.report(decision, Outcome(status=status), quiet=True)
-            return result
-        action = "withheld" if verdict.blocked else "recorded"
-        detail = f"result shields ({action}): {verdict.summary()}"
-        logger.warning("gatekit: %s result of %s: %s", action, name, verdict.summary())
-        await self.client.report(decision, Outcome(status=status, detail=detail[:2000]), quiet=True)
-        if verdict.blocked:
-            kinds = ", ".join(sorted({f"{f.kind} ({f.detector})" for f in verdict.blocked_by}))
-            return error_result(
-                f"gatekit withheld this tool's result: it contained {kinds}.", decision
-            )
-        return verdict.result
+    def _run_and_screen(
+        self, name: str, run: Callable[[], Awaitable[Wire]]
+    ) -> Callable[[Decision], Awaitable[_Screened]]:
+        async def run_and_screen(decision: Decision) -> _Screened:
+            result = await run()
+            verdict = shield_result(result, self.config.shields)
+            if verdict.findings:
+                handled = "withheld" if verdict.blocked else "recorded"
+                logger.warning("gatekit: %s result of %s: %s", handled, name, verdict.summary())
+            shown = _withheld(verdict, decision) if verdict.blocked else verdict.result
+            return _Screened(shown, bool(result.get("isError")), verdict)
+
+        return run_and_screen

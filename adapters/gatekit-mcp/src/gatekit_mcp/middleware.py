@@ -9,7 +9,8 @@
 
 Every ``tools/call`` is decided before the tool handler runs (a denial is a
 ``CallToolResult`` with ``isError`` and the reason); results pass the result
-shields; ``tools/list`` hides tools that policy always blocks. mcp 1.x has no
+shields; ``tools/list`` hides tools a dry run (``client.preview``) shows blocked
+whatever their arguments. mcp 1.x has no
 server middleware: importing this module there raises ImportError.
 """
 
@@ -27,17 +28,8 @@ if not MCP2:
         "(gatekit-mcp proxy) in front of your server, or gate calls with McpToolBoundary."
     )
 
-import mcp.types as types
-
 from gatekit import AsyncClient
-from gatekit_mcp._compat import (
-    ToolCall,
-    Wire,
-    _client_name,
-    _progress_sender,
-    _progress_token,
-    to_wire,
-)
+from gatekit_mcp._compat import Wire, call_tool_result, to_wire, tool_call
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.gate import ToolGate
 
@@ -70,24 +62,22 @@ class GatekitMiddleware:
         if ctx.method == "tools/call":
             return await self._call_tool(ctx, call_next)
         if ctx.method == "tools/list" and self.gate.config.hide_blocked_tools:
-            return self._filtered(to_wire(await call_next(ctx)))
+            return await self._filtered(to_wire(await call_next(ctx)))
         return await call_next(ctx)
 
     async def _call_tool(self, ctx: Any, call_next: CallNext) -> Any:
         params: Mapping[str, Any] = ctx.params or {}
-        arguments = params.get("arguments")
-        call = ToolCall(
-            name=str(params.get("name", "")),
-            arguments=dict(arguments) if isinstance(arguments, Mapping) else {},
-            client_name=_client_name(ctx.session),
-            progress=_progress_sender(ctx.session, _progress_token(ctx.meta), ctx.request_id),
-        )
+        call = tool_call(ctx, str(params.get("name", "")), params.get("arguments"))
 
         async def run() -> Wire:
             return to_wire(await call_next(ctx))
 
-        return types.CallToolResult.model_validate(await self.gate.call(call, run))
+        return call_tool_result(await self.gate.call(call, run))
 
-    def _filtered(self, result: Wire) -> Wire:
-        tools = [t for t in result.get("tools", []) if not self.gate.always_blocked(str(t["name"]))]
+    async def _filtered(self, result: Wire) -> Wire:
+        tools = [
+            tool
+            for tool in result.get("tools", [])
+            if not await self.gate.always_blocked(str(tool["name"]))
+        ]
         return {**result, "tools": tools}

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekit import ConfigurationError
-from gatekit._models import canonical_digest
-from gatekit._settings import load_settings
+from gatekit.adapters import digest, settings
 
 __all__ = [
     "PINS_FILE_NAME",
@@ -44,12 +43,12 @@ PINS_FILE_NAME = "mcp-pins.json"
 
 def default_pins_path() -> Path:
     """``mcp-pins.json`` in the data directory (``GATEKIT_DATA_DIR``, else ``.gatekit``)."""
-    return load_settings().data_dir / PINS_FILE_NAME
+    return settings().data_dir / PINS_FILE_NAME
 
 
 def tool_digest(tool: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of a tool's description and input schema (wire form)."""
-    return canonical_digest(
+    return digest(
         {"description": tool.get("description") or "", "inputSchema": tool.get("inputSchema", {})}
     )
 

@@ -109,17 +109,17 @@ class GatingProxy(Forwarder):
 
     async def list_tools(self, params: Wire) -> Wire:
         result = await super().list_tools(params)
-        shown = [tool for tool in result.get("tools", []) if self._show(tool)]
+        shown = [tool for tool in result.get("tools", []) if await self._show(tool)]
         return {**result, "tools": shown}
 
-    def _show(self, tool: Wire) -> bool:
+    async def _show(self, tool: Wire) -> bool:
         name = str(tool["name"])
         digest = tool_digest(tool)
         self._tools[name] = (tool, digest)
         pin = self._pin(tool, digest)
         if pin is not None and pin.changed and self.config.pins.block_changed:
             return False  # its changed description must not reach the model
-        return not (self.config.hide_blocked_tools and self.gate.always_blocked(name))
+        return not (self.config.hide_blocked_tools and await self.gate.always_blocked(name))
 
     def _pin(self, tool: Wire, digest: str) -> PinStatus | None:
         if self.pins is None:
