@@ -157,7 +157,7 @@ async def bench(calls: int) -> None:
     upstream = [ME, "--serve-upstream"]
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "tools.yaml"
-        config.write_text("defaults: {risk_level: low, operation_class: read}\n")
+        config.write_text("default: {risk_level: low, operation_class: read}\n")
         gating = ["-m", "gatekit_mcp", "proxy", "--config", str(config)]
         gating += ["--pins", str(Path(tmp) / "pins.json"), "--", sys.executable, *upstream]
         passthrough = [ME, "--passthrough", "--", sys.executable, *upstream]

@@ -6,8 +6,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from gatekit import AsyncClient, Client, Decision, DecisionRequest, GatekitError
-from gatekit.adapters import DenialMode, ReviewMode, ToolCallGate
+from gatekit import AsyncClient, Client, Decision, DecisionRequest
+from gatekit.adapters import DenialMode, Refused, ReviewMode, ToolCallGate
 from gatekit_mcp._compat import CallToolResult, call_tool_result
 from gatekit_mcp.gate import mcp_metadata, refusal_result, with_review_key
 
@@ -94,9 +94,10 @@ class McpToolBoundary:
             request, server=self.server_name, client_name=self.client_name, session_id=None
         )
 
-    def _refused(self, gate: ToolCallGate, tool_name: str, error: GatekitError) -> CallToolResult:
-        """Raise ``error`` (``on_denied="raise"``), or the refusal as an ``isError`` result."""
-        return call_tool_result(refusal_result(gate.refusal(tool_name, error)))
+    @staticmethod
+    def _refused(gate: ToolCallGate, refused: Refused) -> CallToolResult:
+        """Raise the error (``on_denied="raise"``), or the refusal as an ``isError`` result."""
+        return call_tool_result(refusal_result(gate.refusal(refused)))
 
     def invoke(
         self,
@@ -110,19 +111,10 @@ class McpToolBoundary:
         are this call's action fields, over the tool's."""
         args = dict(arguments or {})
         gate = self._gate_for(tool_name, action_fields)
-        handler_ran = False
-
-        def body(_decision: Decision) -> R:
-            nonlocal handler_ran
-            handler_ran = True
-            return handler(args)
-
         try:
-            return gate.run(self._request(gate, tool_name, args), body)
-        except GatekitError as error:
-            if handler_ran:  # the handler's own error, not a refusal of this call
-                raise
-            return self._refused(gate, tool_name, error)
+            return gate.run(self._request(gate, tool_name, args), lambda _d: handler(args))
+        except Refused as refused:  # the handler did not run; its own errors pass
+            return self._refused(gate, refused)
 
     async def ainvoke(
         self,
@@ -135,11 +127,8 @@ class McpToolBoundary:
         """``invoke`` for async hosts; ``handler`` may be sync or async."""
         args = dict(arguments or {})
         gate = self._gate_for(tool_name, action_fields)
-        handler_ran = False
 
         async def body(_decision: Decision) -> R:
-            nonlocal handler_ran
-            handler_ran = True
             result = handler(args)
             if inspect.isawaitable(result):
                 return await result
@@ -147,7 +136,5 @@ class McpToolBoundary:
 
         try:
             return await gate.arun(self._request(gate, tool_name, args), body)
-        except GatekitError as error:
-            if handler_ran:  # the handler's own error, not a refusal of this call
-                raise
-            return self._refused(gate, tool_name, error)
+        except Refused as refused:  # the handler did not run; its own errors pass
+            return self._refused(gate, refused)

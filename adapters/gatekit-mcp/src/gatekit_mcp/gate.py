@@ -29,7 +29,7 @@ from gatekit import (
     Outcome,
     Status,
 )
-from gatekit.adapters import Refusal, ToolCallGate, digest
+from gatekit.adapters import Refusal, Refused, ToolCallGate, digest
 from gatekit_mcp._compat import ProgressFn, ToolCall, Wire
 from gatekit_mcp.config import ProxyConfig, ToolFields
 from gatekit_mcp.pins import PinStatus
@@ -212,8 +212,8 @@ class ToolGate:
                 review=self._review(call.progress),
                 outcome=_Screened.outcome,
             )
-        except GatekitError as error:  # only deciding raises these, not the upstream call
-            return refusal_result(self.kit.refusal(call.name, error))
+        except Refused as refused:  # the upstream was not called
+            return refusal_result(self.kit.refusal(refused))
         return screened.shown
 
     def _request(self, call: ToolCall, pin: PinStatus | None) -> DecisionRequest:
