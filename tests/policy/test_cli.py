@@ -135,3 +135,23 @@ def test_the_policy_can_be_given_on_the_command_line(tmp_path: Path) -> None:
     code, output = _run("test", str(CASES), "--policy", str(strict))
     assert code == 1
     assert "cases failed" in output
+
+
+@pytest.mark.parametrize("text", ["", "# rules to come\n", "default: block\nrules: []\n"])
+def test_a_policy_without_rules_is_valid_with_a_warning(tmp_path: Path, text: str) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(text)
+    result = runner.invoke(app, ["policy", "check", str(empty)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "is valid" in result.stdout
+    assert "0 rules" in result.stdout
+    default = "block" if "default: block" in text else "review"
+    assert result.stderr == (
+        f"warning: {empty} has no rules: only the default verdict ({default}) applies\n"
+    )
+
+
+def test_a_policy_with_rules_has_no_warning() -> None:
+    result = runner.invoke(app, ["policy", "check", str(POLICY)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0
+    assert result.stderr == ""

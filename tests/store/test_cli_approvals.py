@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from gatekit import Action, DecisionRequest, Status
-from gatekit.cli import app
+from gatekit.cli import app, short_id
 
 runner = CliRunner()
 
@@ -26,7 +26,7 @@ def test_list_show_and_approve(db, make_backend):
     pending = _pending(make_backend())
     code, listed = _cli(db, "approvals", "list")
     assert code == 0
-    assert pending.approval_id in listed.replace(" ", "")
+    assert short_id(pending.approval_id) in listed
     code, shown = _cli(db, "approvals", "show", pending.approval_id)
     assert code == 0
     assert '"amount": 5' in shown
@@ -61,7 +61,8 @@ def test_audit_tail_and_export(db, make_backend):
     pending = _pending(make_backend())
     code, out = _cli(db, "audit", "tail", "-n", "5")
     assert code == 0
-    assert pending.decision_id in out
+    assert short_id(pending.decision_id) in out
+    assert "decision pay pending_review" in out
     code, out = _cli(db, "audit", "export")
     assert code == 0
     assert '"type": "record"' in out

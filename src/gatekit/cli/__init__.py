@@ -1,4 +1,8 @@
-"""The ``gatekit`` command. Sub-commands live in their own modules and register here."""
+"""The ``gatekit`` command. Sub-commands live in their own modules and register here.
+
+Commands built on gatekit (``gatekit-mcp``) use the same conventions through
+``App`` (one-line errors, ``--debug``, ``--version``), ``fail`` and ``short_id``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,17 @@ import typer
 
 from gatekit._version import __version__
 from gatekit.cli import approvals, audit
+from gatekit.cli._common import App, fail, short_id
 from gatekit.cli.demo import demo
 from gatekit.cli.policy import policy_app
 
-app = typer.Typer(
+__all__ = ["App", "app", "fail", "main", "short_id"]
+
+app = App(
     name="gatekit",
     help="Govern what AI agents do: decisions, reviews and audit for every tool call.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
+    version=f"gatekit {__version__}",
 )
 app.command()(demo)
 app.add_typer(policy_app, name="policy")

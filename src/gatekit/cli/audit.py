@@ -5,27 +5,34 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
 
 from gatekit.audit import AuditRecord, KeyRing, load_public_keys, prune, verify
 from gatekit.audit.export import JsonlSource, export_jsonl
 from gatekit.audit.verify import AuditSource
 from gatekit.cli._common import (
+    App,
     DatabaseUrl,
     DataDir,
     console,
-    errors,
+    error_console,
     existing_store,
     fail,
     settings,
+    short_id,
 )
+from gatekit.store import Store
 
-app = typer.Typer(help="Verify, export and follow the audit log.", no_args_is_help=True)
+app = App(help="Verify, export and follow the audit log.", no_args_is_help=True)
 
 
 @app.command("verify")
@@ -40,7 +47,7 @@ def verify_command(
         typer.Option(
             "--public-key",
             "-k",
-            help="Trusted .pub file or directory (repeatable) [default: <data-dir>/keys]",
+            help="Trusted .pub file or directory, repeatable (default: <data-dir>/keys)",
         ),
     ] = None,
     strict: Annotated[
@@ -58,18 +65,17 @@ def verify_command(
     report = verify(source, keys)
     elapsed = time.perf_counter() - started
     if report.problem is not None:
-        errors.print(f"[red]FAILED[/red] {escape(str(report.problem))}", highlight=False)
+        error_console().print(f"[red]FAILED[/red] {escape(str(report.problem))}")
         raise typer.Exit(1)
-    console.print(
+    out = console()
+    out.print(
         f"[green]OK[/green] {report.records} records in {report.chains} chain(s), "
-        f"{report.checkpoints} signed checkpoint(s), {elapsed:.3f} s",
-        highlight=False,
+        f"{report.checkpoints} signed checkpoint(s), {elapsed:.3f} s"
     )
     for writer_id, count in sorted(report.unsigned.items()):
-        console.print(
-            f"[yellow]note[/yellow] writer {writer_id!r}: {count} record(s) after the "
-            "last checkpoint are chained but not yet signed",
-            highlight=False,
+        out.print(
+            f"[yellow]note[/yellow] writer {escape(repr(writer_id))}: {count} record(s) after "
+            "the last checkpoint are chained but not yet signed"
         )
     if strict and report.unsigned:
         raise typer.Exit(1)
@@ -80,7 +86,7 @@ def export_command(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write [default: stdout]")
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout)")
     ] = None,
 ) -> None:
     """Export heads, checkpoints and records as JSONL."""
@@ -91,7 +97,7 @@ def export_command(
         else:
             with output.open("w", encoding="utf-8") as out:
                 count = export_jsonl(store, out)
-            errors.print(f"{count} records written to {output}", highlight=False)
+            error_console().print(f"{count} records written to {output}", markup=False)
     finally:
         store.close()
 
@@ -104,21 +110,35 @@ def tail_command(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new records")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON lines: one object per record, with full ids and the record's data.",
+        ),
+    ] = False,
 ) -> None:
-    """Print the most recent records, optionally following new ones."""
+    """Print the most recent records (times in UTC), optionally following new ones."""
     store = existing_store(settings(data_dir, database_url))
+    tools = _Tools(store)
+    out = console()
+    show: Callable[[AuditRecord], None] = (
+        (lambda record: typer.echo(json.dumps(_as_json(record, tools))))
+        if as_json
+        else (lambda record: _print_record(out, record, tools))
+    )
     try:
         positions: dict[str, int] = {}
         for head in store.audit_heads():
             after = max(0, head.seq - lines)
             for record in store.audit_records(head.writer_id, after):
-                _print_record(record)
+                show(record)
             positions[head.writer_id] = head.seq
         while follow:
             time.sleep(0.5)
             for head in store.audit_heads():
                 for record in store.audit_records(head.writer_id, positions.get(head.writer_id, 0)):
-                    _print_record(record)
+                    show(record)
                     positions[head.writer_id] = record.seq
     except KeyboardInterrupt:
         pass
@@ -126,14 +146,83 @@ def tail_command(
         store.close()
 
 
-def _print_record(record: AuditRecord) -> None:
-    data = record.content().get("data", {})
-    summary = {k: data[k] for k in ("status", "reviewer", "reason", "detail") if data.get(k)}
-    console.print(
-        f"{record.at}  {record.writer_id}#{record.seq}  [bold]{record.kind:<15}[/bold] "
-        f"{record.decision_id or '-'}  {escape(json.dumps(summary))}",
-        highlight=False,
+class _Tools:
+    """The tool each record is about: decision records name it; the others (review,
+    consume, outcome, …) are looked up once per decision."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[str, str | None] = {}
+
+    def of(self, record: AuditRecord, data: dict[str, Any]) -> str | None:
+        action = data.get("action")
+        if isinstance(action, dict) and action.get("tool"):
+            return str(action["tool"])
+        if record.decision_id is None:
+            return None
+        if record.decision_id not in self._known:
+            decision = self._store.get(record.decision_id)
+            self._known[record.decision_id] = decision.tool if decision else None
+        return self._known[record.decision_id]
+
+
+def _as_json(record: AuditRecord, tools: _Tools) -> dict[str, Any]:
+    data: dict[str, Any] = record.content().get("data", {})
+    return {
+        "at": record.at,
+        "writer_id": record.writer_id,
+        "seq": record.seq,
+        "kind": record.kind,
+        "tool": tools.of(record, data),
+        "decision_id": record.decision_id,
+        "record_id": record.record_id,
+        "data": data,
+    }
+
+
+_STATUS_STYLE = {
+    "allowed": "green",
+    "approved": "green",
+    "success": "green",
+    "blocked": "red",
+    "rejected": "red",
+    "error": "red",
+    "pending_review": "yellow",
+}
+
+
+def _print_record(out: Console, record: AuditRecord, tools: _Tools) -> None:
+    """Two lines, to fit 80 columns: what happened to which tool, then which decision and why."""
+    data: dict[str, Any] = record.content().get("data", {})
+    status = str(data.get("status") or "")
+    what = Text.assemble(
+        _when(record.at),
+        "  ",
+        (f"{record.kind}", "bold"),
+        "  ",
+        tools.of(record, data) or "-",
+        "  ",
+        (status, _STATUS_STYLE.get(status, "")),
     )
+    why = Text(
+        f"{short_id(record.decision_id or '-')}  {record.writer_id}#{record.seq}  {_why(data)}"
+    )
+    out.print(what)
+    out.print(Padding(why, (0, 0, 0, 4), expand=False))
+
+
+def _when(at: str) -> str:
+    try:
+        return datetime.fromisoformat(at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return at
+
+
+def _why(data: dict[str, Any]) -> str:
+    if data.get("reviewer"):
+        comment = data.get("comment")
+        return f"by {data['reviewer']}" + (f": {comment}" if comment else "")
+    return str(data.get("reason") or data.get("detail") or "")
 
 
 @app.command("prune")
@@ -142,7 +231,7 @@ def prune_command(
     database_url: DatabaseUrl = None,
     older_than_days: Annotated[
         float | None,
-        typer.Option(help="Drop records older than this [default: GATEKIT_AUDIT_RETENTION_DAYS]"),
+        typer.Option(help="Drop records older than this (default: GATEKIT_AUDIT_RETENTION_DAYS)"),
     ] = None,
 ) -> None:
     """Drop old records up to a signed checkpoint, which stays as the chain's anchor."""
@@ -155,7 +244,7 @@ def prune_command(
         deleted = prune(store, datetime.now(UTC) - timedelta(days=days))
     finally:
         store.close()
-    console.print(f"pruned {deleted} record(s) older than {days:g} day(s)", highlight=False)
+    console().print(f"pruned {deleted} record(s) older than {days:g} day(s)")
 
 
 @app.command("rotate-key")
@@ -163,4 +252,5 @@ def rotate_key_command(data_dir: DataDir = None) -> None:
     """Start signing checkpoints with a new key; old public keys stay for verification."""
     config = settings(data_dir, None)
     signer = KeyRing(config.data_dir / "keys").rotate()
-    console.print(f"new signing key {signer.key_id} in {config.data_dir / 'keys'}", highlight=False)
+    keys = config.data_dir / "keys"
+    console().print(f"new signing key {signer.key_id} in {keys}", markup=False)

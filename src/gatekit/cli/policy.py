@@ -15,11 +15,12 @@ from rich.text import Text
 
 from gatekit._exceptions import GatekitError, ValidationError
 from gatekit._models import Action, DecisionRequest, Verdict
+from gatekit.cli._common import App, console, describe, fail, warn
 from gatekit.policy import Explanation, RulePolicy, apply_risk_floor, load_policy
 from gatekit.policy.loader import read_yaml
 from gatekit.policy.rules import Rule
 
-policy_app = typer.Typer(
+policy_app = App(
     name="policy",
     help="Check, explain and test policy files.",
     no_args_is_help=True,
@@ -36,19 +37,6 @@ _OUTCOME_STYLE = {
     "review": "yellow",
     "block": "red",
 }
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
-def _load(console: Console, path: Path) -> RulePolicy:
-    try:
-        return load_policy(path)
-    except ValidationError as exc:
-        console.print(f"[red]✗ {path} is not a valid policy[/red]")
-        console.print(str(exc), markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _styled(text: str, shown: str | None = None) -> Text:
@@ -81,10 +69,32 @@ def _describe_match(rule: Rule) -> str:
 @policy_app.command("check")
 def check(file: Annotated[Path, typer.Argument(help="The policy file (YAML).")]) -> None:
     """Validate a policy file and print a summary of its rules."""
-    console = _console()
-    policy = _load(console, file)
+    out = console()
+    policy = load_policy(file)
     summary = policy.summary()
-    table = Table(title=f"{file}: {summary['rules']} rules", title_justify="left")
+    if policy.rules:
+        out.print(_rules_table(file, policy))
+    else:
+        out.print(Text(f"{file}: 0 rules"))
+        warn(_no_rules_warning(file, summary))
+    out.print(Text("When no rule matches: ").append_text(_styled(summary["default"])))
+    out.print(f"Shields: {', '.join(summary['shields']) or 'none'}")
+    out.print(f"Limits: {', '.join(summary['limits']) or 'none'}")
+    out.print(f"Trust levels: {'on' if summary['trust'] else 'off'}")
+    out.print(f"Approval memory: {'on' if summary['approval_memory'] else 'off'}")
+    out.print(Text(f"✓ {file} is valid", style="green"))
+
+
+def _no_rules_warning(file: Path, summary: dict[str, Any]) -> str:
+    # Valid, but most likely not what was meant (an empty file, rules under a wrong key).
+    checks = summary["shields"] or summary["limits"]
+    return f"{file} has no rules: only the default verdict ({summary['default']}) applies" + (
+        ", after the shields and limits" if checks else ""
+    )
+
+
+def _rules_table(file: Path, policy: RulePolicy) -> Table:
+    table = Table(title=f"{file}: {len(policy.rules)} rules", title_justify="left")
     for column in ("#", "rule", "verdict", "applies to", "reason"):
         table.add_column(column, overflow="fold")
     for rule in policy.rules:
@@ -95,23 +105,17 @@ def check(file: Annotated[Path, typer.Argument(help="The policy file (YAML).")])
             Text(_describe_match(rule)),
             Text(rule.reason),
         )
-    console.print(table)
-    console.print(Text("When no rule matches: ").append_text(_styled(summary["default"])))
-    console.print(f"Shields: {', '.join(summary['shields']) or 'none'}")
-    console.print(f"Limits: {', '.join(summary['limits']) or 'none'}")
-    console.print(f"Trust levels: {'on' if summary['trust'] else 'off'}")
-    console.print(f"Approval memory: {'on' if summary['approval_memory'] else 'off'}")
-    console.print(f"[green]✓ {file} is valid[/green]")
+    return table
 
 
-def _read_action(console: Console, path: Path) -> Action:
+def _read_action(path: Path) -> Action:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Action.model_validate(data)
-    except (OSError, json.JSONDecodeError, ValidationError) as exc:
-        console.print(f"[red]✗ cannot read the action in {path}:[/red]")
-        console.print(str(exc), markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    except OSError as exc:
+        fail(f"cannot read the action in {path}: {exc.strerror or exc}")
+    except (json.JSONDecodeError, ValidationError) as exc:
+        fail(f"invalid action in {path}: {describe(exc)}")
 
 
 @policy_app.command("explain")
@@ -122,17 +126,16 @@ def explain(
     ],
 ) -> None:
     """Show what the policy decides for an action, which rules and checks matched, and why."""
-    console = _console()
-    policy = _load(console, file)
-    request = DecisionRequest.for_action(_read_action(console, action))
-    _print_explanation(console, request.action, policy.explain(request))
+    policy = load_policy(file)
+    request = DecisionRequest.for_action(_read_action(action))
+    _print_explanation(console(), request.action, policy.explain(request))
 
 
-def _print_explanation(console: Console, action: Action, explanation: Explanation) -> None:
+def _print_explanation(out: Console, action: Action, explanation: Explanation) -> None:
     evaluation = explanation.evaluation
 
     def say(line: str) -> None:
-        console.print(line, markup=False, soft_wrap=True)
+        out.print(line, markup=False, soft_wrap=True)
 
     say(
         f"Action: tool {action.tool}, {action.operation_class.value}, "
@@ -142,7 +145,7 @@ def _print_explanation(console: Console, action: Action, explanation: Explanatio
     )
     verdict = evaluation.verdict.value
     headline = Text("Decision: ").append_text(_styled(verdict, verdict.upper()))
-    console.print(headline.append(f" — {evaluation.reason}"), soft_wrap=True)
+    out.print(headline.append(f" — {evaluation.reason}"), soft_wrap=True)
     say(f"Decided by: {', '.join(evaluation.rule_ids) or '(none)'}")
     if evaluation.trust_level:
         say(f"Agent trust: {evaluation.trust_level}")
@@ -161,9 +164,9 @@ def _print_explanation(console: Console, action: Action, explanation: Explanatio
             _styled(trace.outcome),
             Text("\n".join(trace.details)),
         )
-    console.print(rules)
+    out.print(rules)
     if explanation.unrelated_rules:
-        console.print(
+        out.print(
             f"({explanation.unrelated_rules} other rules are about other tools or kinds of action)"
         )
     if evaluation.checks:
@@ -177,9 +180,9 @@ def _print_explanation(console: Console, action: Action, explanation: Explanatio
                 Text(item.path or ""),
                 Text(item.detail),
             )
-        console.print(checks)
+        out.print(checks)
     else:
-        console.print("Checks: none found anything")
+        out.print("Checks: none found anything")
 
 
 class _Case(BaseModel):
@@ -198,21 +201,20 @@ class _Suite(BaseModel):
     cases: list[_Case] = Field(min_length=1)
 
 
-def _read_suite(console: Console, path: Path) -> _Suite:
+def _read_suite(path: Path) -> _Suite:
     try:
         located = read_yaml(path.read_text(encoding="utf-8"), str(path))
         return _Suite.model_validate(located.data)
     except OSError as exc:
-        console.print(f"[red]✗ cannot read {path}: {exc.strerror}[/red]")
-    except ValidationError as exc:
-        console.print(str(exc), markup=False, soft_wrap=True)
+        fail(f"cannot read the cases in {describe(exc)}")
     except pydantic.ValidationError as exc:
+        problems = []
         for error in exc.errors(include_url=False):
             location = tuple(error["loc"])
             line = located.source.line_of(location) or 1
             field = ".".join(str(p) for p in location)
-            console.print(f"{path}:{line}: {field}: {error['msg']}", markup=False, soft_wrap=True)
-    raise typer.Exit(2)
+            problems.append(f"{path}:{line}: {field}: {error['msg']}")
+        fail(f"invalid cases file: {'; '.join(problems)}")
 
 
 @policy_app.command("test")
@@ -223,9 +225,9 @@ def run_cases(
     ] = None,
 ) -> None:
     """Run a file of expected verdicts against a policy; exit 1 if any case differs."""
-    console = _console()
-    suite = _read_suite(console, file)
-    policy = _load(console, policy_file or (file.parent / suite.policy))
+    out = console()
+    suite = _read_suite(file)
+    policy = load_policy(policy_file or (file.parent / suite.policy))
     table = Table(title=f"{file}", title_justify="left")
     for column in ("case", "expected", "got", "decided by", "result"):
         table.add_column(column, overflow="fold")
@@ -239,12 +241,12 @@ def run_cases(
         table.add_row(
             Text(case.name), expected, _styled(got) if got else Text("-"), Text(deciders), result
         )
-    console.print(table)
+    out.print(table)
     total = len(suite.cases)
     if failures:
-        console.print(f"[red]{failures} of {total} cases failed[/red]")
+        out.print(f"[red]{failures} of {total} cases failed[/red]")
         raise typer.Exit(1)
-    console.print(f"[green]all {total} cases passed[/green]")
+    out.print(f"[green]all {total} cases passed[/green]")
 
 
 def _run_case(policy: RulePolicy, case: _Case) -> tuple[str, str, str | None]:

@@ -3,29 +3,58 @@
 gatekit-mcp proxy --policy policy.yaml --config tools.yaml -- python my_server.py
 gatekit-mcp proxy --upstream-url http://127.0.0.1:9000/mcp --transport http --port 8800
 gatekit-mcp pins list | pins approve TOOL | pins reset TOOL
+
+Errors end in one ``error: …`` line (exit 2: usage or configuration, 1: failure);
+``gatekit-mcp --debug …`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import sys
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-from gatekit import AsyncClient, Backend, ConfigurationError
+import gatekit
+from gatekit import AsyncClient, Backend
+from gatekit.cli import App, fail, short_id
 from gatekit_mcp._compat import http_upstream, stdio_upstream
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.pins import PinStore
 from gatekit_mcp.proxy import run_proxy
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="gatekit for MCP.")
-pins_app = typer.Typer(no_args_is_help=True, help="Inspect and approve pinned tool definitions.")
+NOT_FOUND = 1  # exit code when a named pin does not exist (2 is for usage errors)
+
+
+def _version() -> str:
+    try:
+        mine = installed_version("gatekit-mcp")
+    except PackageNotFoundError:  # a source tree that is not installed
+        mine = "0.0.0"
+    return f"gatekit-mcp {mine} (gatekit-core {gatekit.__version__})"
+
+
+app = App(
+    name="gatekit-mcp",
+    add_completion=False,
+    no_args_is_help=True,
+    help="gatekit for MCP.",
+    version=_version(),
+)
+pins_app = App(no_args_is_help=True, help="Inspect and approve pinned tool definitions.")
 app.add_typer(pins_app, name="pins")
 
 
@@ -34,25 +63,24 @@ class Transport(StrEnum):
     HTTP = "http"
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"gatekit-mcp: {message}", err=True)
-    return typer.Exit(2)
-
-
 def _use_policy_file(policy: Path) -> None:
     """Hand the policy file to the core's embedded engine through ``GATEKIT_POLICY``."""
     if not policy.is_file():
-        raise _fail(f"policy file not found: {policy}")
+        fail(f"policy file not found: {policy}")
     os.environ["GATEKIT_POLICY"] = str(policy.resolve())
 
 
 def _backend_from(factory: str) -> Backend:
     module_name, _, attr = factory.partition(":")
     if not module_name or not attr:
-        raise _fail(f"--backend-factory must look like 'module:callable', got {factory!r}")
-    backend = getattr(importlib.import_module(module_name), attr)()
+        fail(f"--backend-factory must look like 'module:callable', got {factory!r}")
+    try:
+        make_backend = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        fail(f"--backend-factory {factory}: {error}")
+    backend = make_backend()
     if not isinstance(backend, Backend):
-        raise _fail(f"{factory} returned {type(backend).__name__}, not a gatekit Backend")
+        fail(f"{factory} returned {type(backend).__name__}, not a gatekit Backend")
     return backend
 
 
@@ -67,7 +95,7 @@ def proxy(
     ] = None,
     pins: Annotated[
         Path | None,
-        typer.Option(help="Where tool pins are kept [default: $GATEKIT_DATA_DIR/mcp-pins.json]."),
+        typer.Option(help="Where tool pins are kept (default: $GATEKIT_DATA_DIR/mcp-pins.json)."),
     ] = None,
     upstream_url: Annotated[
         str | None, typer.Option(help="Streamable HTTP URL of the upstream server.")
@@ -86,16 +114,14 @@ def proxy(
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
     command = list(upstream_command or [])
     if bool(command) == bool(upstream_url):
-        raise _fail("give exactly one upstream: a command after -- or --upstream-url")
-    try:
-        if policy is not None:
-            _use_policy_file(policy)
-        proxy_config = ProxyConfig.load(config)
-        pin_store = PinStore(pins) if proxy_config.pins.enabled else None
-        backend = _backend_from(backend_factory) if backend_factory else None
-        client = AsyncClient(backend, agent_id=agent_id)
-    except ConfigurationError as error:
-        raise _fail(str(error)) from None
+        fail("give exactly one upstream: a command after -- or --upstream-url")
+    if policy is not None:
+        _use_policy_file(policy)
+    # Configuration and policy errors surface here, before any upstream starts.
+    proxy_config = ProxyConfig.load(config)
+    pin_store = PinStore(pins) if proxy_config.pins.enabled else None
+    backend = _backend_from(backend_factory) if backend_factory else None
+    client = AsyncClient(backend, agent_id=agent_id)
     # The upstream sees the environment it would see if the host started it directly.
     upstream: Any = (
         stdio_upstream(command, os.environ) if command else http_upstream(str(upstream_url))
@@ -115,10 +141,8 @@ def proxy(
         )
     except KeyboardInterrupt:
         pass
-    except Exception as error:  # one line for the operator; the traceback at debug level
-        logging.getLogger("gatekit_mcp").debug("proxy failed", exc_info=True)
-        typer.echo(f"gatekit-mcp: the proxy stopped: {_root_cause(error)}", err=True)
-        raise typer.Exit(1) from None
+    except Exception as error:  # one line for the operator; --debug shows the traceback
+        fail(f"the proxy stopped: {_root_cause(error)}", code=1)
 
 
 def _root_cause(error: BaseException) -> str:
@@ -129,24 +153,54 @@ def _root_cause(error: BaseException) -> str:
 
 PinsOption = Annotated[
     Path | None,
-    typer.Option("--pins", help="The pins file [default: $GATEKIT_DATA_DIR/mcp-pins.json]."),
+    typer.Option("--pins", help="The pins file (default: $GATEKIT_DATA_DIR/mcp-pins.json)."),
 ]
 
 
-def _store(pins: Path | None) -> PinStore:
-    try:
-        return PinStore(pins)
-    except ConfigurationError as error:
-        raise _fail(str(error)) from None
-
-
 @pins_app.command("list")
-def pins_list(pins: PinsOption = None) -> None:
+def pins_list(
+    pins: PinsOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON document: a list of pins, with full digests."),
+    ] = False,
+) -> None:
     """Show every pinned tool, and which ones changed."""
-    for server, tool, entry in _store(pins).entries():
+    store = PinStore(pins)
+    entries = store.entries()
+    if as_json:
+        typer.echo(json.dumps([_pin_as_json(*entry) for entry in entries], indent=2))
+        return
+    out = Console(highlight=False)
+    if not entries:
+        out.print(f"no pinned tools in {store.path}", markup=False, soft_wrap=True)
+        return
+    out.print(f"pinned tools in {store.path}", markup=False, soft_wrap=True)
+    out.print(_pins_table(entries))
+
+
+def _pin_as_json(server: str, tool: str, entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "server": server,
+        "tool": tool,
+        "state": "changed" if entry.get("observed") else "ok",
+        **entry,
+    }
+
+
+def _pins_table(entries: list[tuple[str, str, dict[str, Any]]]) -> Table:
+    # The same compact style as `gatekit approvals list`; digests shortened like ids.
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("server", overflow="fold")
+    table.add_column("tool", overflow="fold")
+    table.add_column("pinned", no_wrap=True)
+    table.add_column("state", overflow="fold")
+    for server, tool, entry in entries:
         changed = entry.get("observed")
-        state = f"CHANGED -> {changed['digest'][:12]}" if changed else "ok"
-        typer.echo(f"{server}\t{tool}\t{entry['digest'][:12]}\t{state}")
+        state = f"CHANGED to {short_id(changed['digest'])}" if changed else "ok"
+        cells = (server, tool, short_id(entry["digest"]), state)
+        table.add_row(*(Text(cell) for cell in cells), style="yellow" if changed else None)
+    return table
 
 
 @pins_app.command("approve")
@@ -157,10 +211,10 @@ def pins_approve(
 ) -> None:
     """Trust the changed definition of TOOL."""
     try:
-        digest = _store(pins).approve(tool, server)
+        digest = PinStore(pins).approve(tool, server)
     except KeyError as error:
-        raise _fail(str(error.args[0])) from None
-    typer.echo(f"approved {tool}: now pinned to {digest[:12]}")
+        fail(str(error.args[0]), code=NOT_FOUND)
+    typer.echo(f"approved {tool}: now pinned to {short_id(digest)}")
 
 
 @pins_app.command("reset")
@@ -171,9 +225,9 @@ def pins_reset(
 ) -> None:
     """Forget TOOL's pin; the next definition seen is pinned afresh."""
     try:
-        _store(pins).remove(tool, server)
+        PinStore(pins).remove(tool, server)
     except KeyError as error:
-        raise _fail(str(error.args[0])) from None
+        fail(str(error.args[0]), code=NOT_FOUND)
     typer.echo(f"removed the pin of {tool}")
 
 
