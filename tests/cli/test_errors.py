@@ -76,7 +76,7 @@ def not_a_dir(tmp_path: Path) -> Path:
 
 def test_an_unusable_data_dir_is_one_line(not_a_dir: Path) -> None:
     result = runner.invoke(app, ["audit", "rotate-key"], env={"GATEKIT_DATA_DIR": str(not_a_dir)})
-    assert str(not_a_dir) in assert_one_error_line(result, code=1)
+    assert str(not_a_dir) in assert_one_error_line(result, code=2)  # a configuration error
 
 
 def test_an_unwritable_output_file_is_one_line(data_dir: Path, not_a_dir: Path) -> None:
