@@ -1,49 +1,26 @@
 """Test setup for gatekit-crewai.
 
-crewai must never reach the network, write into the real home directory or ask
-a question (its first-run tracing prompt), so its environment is fixed here, at
-import, before any test module imports crewai.
+crewai's environment (no network, a temporary home, no first-run prompt) is
+fixed by the workspace's root conftest.py, before any test module imports crewai.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
-_HOME = tempfile.mkdtemp(prefix="gatekit-crewai-home-")
-atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
-os.environ.update(
-    {
-        "HOME": _HOME,
-        "XDG_CONFIG_HOME": os.path.join(_HOME, ".config"),
-        "XDG_DATA_HOME": os.path.join(_HOME, ".local", "share"),
-        "XDG_CACHE_HOME": os.path.join(_HOME, ".cache"),
-        "CREWAI_DISABLE_TELEMETRY": "true",
-        "OTEL_SDK_DISABLED": "true",
-        "CREWAI_TESTING": "true",  # no first-run prompt, no last-run file
-        "CREWAI_TRACING_ENABLED": "false",
-        "CREWAI_DISABLE_VERSION_CHECK": "true",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    }
-)
+import pytest
+from crewai import Agent, Crew, Task
+from crewai.llms.base_llm import BaseLLM
+from crewai.tools import BaseTool
+from gatekit_crewai import uninstall_hooks
+from pydantic import Field
 
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pytest  # noqa: E402
-from crewai import Agent, Crew, Task  # noqa: E402
-from crewai.llms.base_llm import BaseLLM  # noqa: E402
-from crewai.tools import BaseTool  # noqa: E402
-from gatekit_crewai import uninstall_hooks  # noqa: E402
-from pydantic import Field  # noqa: E402
-
-from gatekit import Client, DecisionRequest, LocalBackend, Verdict  # noqa: E402
-from gatekit.policy import Evaluation  # noqa: E402
+from gatekit import Client, DecisionRequest, LocalBackend, Verdict
+from gatekit.policy import Evaluation
 
 
 class ScriptedLLM(BaseLLM):
