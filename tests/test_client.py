@@ -124,7 +124,7 @@ def test_guard_yields_the_decision_and_reports_the_outcome(kind: str) -> None:
     tool = GatedTool(kind, backend)
     decision = tool.guard(tool="read", risk_level="low")
     assert decision.allowed
-    assert backend.store.outcome(decision.decision_id).status == "success"  # type: ignore[attr-defined, union-attr]
+    assert backend.outcome(decision.decision_id).status == "success"  # type: ignore[attr-defined, union-attr]
 
 
 def test_guard_body_error_is_reported_as_error() -> None:
@@ -134,7 +134,7 @@ def test_guard_body_error_is_reported_as_error() -> None:
         Client(backend).guard(tool="read", risk_level="low") as decision,
     ):
         1 / 0  # noqa: B018
-    assert backend.store.outcome(decision.decision_id).status == "error"  # type: ignore[attr-defined, union-attr]
+    assert backend.outcome(decision.decision_id).status == "error"  # type: ignore[attr-defined, union-attr]
 
 
 def test_rate_limited_carries_retry_after(kind: str) -> None:

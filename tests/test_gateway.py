@@ -130,7 +130,7 @@ def test_run_finish_is_reported_on_the_run_decision(
     result = gateway.run(lambda question: lookup(question), input="q")
 
     assert result.summary.allowed == 1
-    outcome = backend.store.outcome(result.decision.decision_id)
+    outcome = backend.outcome(result.decision.decision_id)
     assert outcome is not None
     assert outcome.status == "success"
     assert outcome.detail == str(result.summary)
@@ -148,7 +148,7 @@ def test_a_failing_agent_is_reported_as_an_error_and_its_error_propagates(
     with capture_decisions() as decisions, pytest.raises(RuntimeError, match="agent broke"):
         gateway.run(agent, input="q")
 
-    outcome = backend.store.outcome(decisions[0].decision_id)
+    outcome = backend.outcome(decisions[0].decision_id)
     assert outcome is not None
     assert outcome.status == "error"
     assert outcome.detail.startswith("RuntimeError")
@@ -357,7 +357,7 @@ def test_run_refuses_a_coroutine_it_was_handed_and_reports_the_error(
     with pytest.raises(TypeError, match="arun"):
         gatekit.Gateway(client, agent_id="bot").run(lambda text: agent(text), input="q")
     [run_decision] = backend.store.list()
-    outcome = backend.store.outcome(run_decision.decision_id)
+    outcome = backend.outcome(run_decision.decision_id)
     assert outcome is not None
     assert outcome.status == "error"
 
@@ -699,7 +699,7 @@ def assert_governed_agent_run(
         assert action is not None
         assert (action.run_id, action.agent_id) == (result.run_id, "researcher")
     assert (result.summary.allowed, result.summary.blocked) == (LIMIT, 2)
-    outcome = backend.store.outcome(result.decision.decision_id)
+    outcome = backend.outcome(result.decision.decision_id)
     assert outcome is not None
     assert outcome.status == "success"
 

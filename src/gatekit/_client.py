@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_for
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -154,13 +154,15 @@ def _bounds_its_own_waits(fn: Callable[..., Any]) -> bool:
     )
 
 
-def _in_worker(fn: Callable[..., R], args: tuple[Any, ...], timeout: float) -> R:
-    future = _WORKERS.submit(copy_context().run, fn, *args)
+def _as_backend_error(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+    """``fn(*args)``, with any failure but the caller's own (a denial, bad input) a
+    BackendError: no valid decision could be had."""
     try:
-        return future.result(timeout=timeout)
-    except FutureTimeout:
-        future.cancel()
-        raise BackendError(f"backend did not answer within {timeout} s") from None
+        return fn(*args)
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
+        raise BackendError(f"backend failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _client_blocks(request: DecisionRequest) -> bool:
@@ -497,14 +499,14 @@ class Client(_BaseClient):
 
     def _call(self, fn: Callable[..., R], *args: Any) -> R:
         """One backend call, bounded by ``decision_timeout``; any failure is a BackendError."""
-        try:
-            if _bounds_its_own_waits(fn):
-                return fn(*args)
-            return _in_worker(fn, args, self.settings.decision_timeout)
-        except _PASS_THROUGH:
-            raise
-        except Exception as exc:
-            raise BackendError(f"backend failed: {type(exc).__name__}: {exc}") from exc
+        if _bounds_its_own_waits(fn):
+            return _as_backend_error(fn, args)
+        future = _WORKERS.submit(copy_context().run, _as_backend_error, fn, args)
+        finished, _ = wait_for([future], timeout=self.settings.decision_timeout)
+        if not finished:
+            future.cancel()
+            raise BackendError(f"backend did not answer within {self.settings.decision_timeout} s")
+        return future.result()
 
     def _decide(self, request: DecisionRequest) -> Decision:
         try:

@@ -25,6 +25,7 @@ def _activity(backend, count):
             Action(tool="read", risk_level="low", arguments={"n": n}, agent_id="a")
         )
         backend.report(backend.decide(request).decision_id, Outcome(status="success"))
+        backend.engine.flush()  # each outcome in its own commit: a fixed layout
 
 
 def test_keys_are_created_on_first_use_with_private_permissions(tmp_path):

@@ -32,6 +32,7 @@ def logged(db, make_backend):
         )
         decision = backend.decide(request)
         backend.report(decision.decision_id, Outcome(status="success"))
+        backend.engine.flush()  # each outcome in its own commit: a fixed layout to tamper with
     backend.close()
     return db
 

@@ -87,11 +87,19 @@ def test_consumption_happens_once(db):
     assert second is None
 
 
-def test_outcomes_are_kept(db):
+def test_outcomes_are_kept_as_audit_records_and_ride_with_the_next_decision(db):
     store = db.open()
+    log = AuditLog(store, writer_id="w")
     store.create(_decision("dec_1"), ACTION)
-    store.record_outcome("dec_1", Outcome(status="error", detail="Timeout"))
+    first = log.event(
+        "outcome", "dec_1", {"status": "error", "detail": "Timeout"}, datetime.now(UTC)
+    )
+    store.create(_decision("dec_2"), ACTION, also=[first])  # one transaction for both
     assert db.open().outcome("dec_1") == Outcome(status="error", detail="Timeout")
+    later = log.event("outcome", "dec_1", {"status": "success", "detail": ""}, datetime.now(UTC))
+    store.append_audit(later)
+    assert db.open().outcome("dec_1") == Outcome(status="success")
+    assert db.open().outcome("dec_2") is None
 
 
 def test_audit_records_are_written_with_the_change_and_only_then(db):

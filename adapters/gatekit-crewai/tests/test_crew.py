@@ -115,7 +115,7 @@ def test_hooks_decide_each_call_of_plain_tools_once(
     assert "sunny in Paris" in weather_result
     assert "test policy says block for delete_records" in delete_result
     allowed = next(d for d in engine.store.list() if d.status is Status.ALLOWED)
-    outcome = engine.store.outcome(allowed.decision_id)  # type: ignore[attr-defined]
+    outcome = engine.outcome(allowed.decision_id)  # type: ignore[attr-defined]
     assert outcome is not None
     assert outcome.status == "success"
     assert answer == ANSWER

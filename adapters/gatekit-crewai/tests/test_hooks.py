@@ -80,7 +80,7 @@ def test_an_allowed_call_proceeds_and_its_outcome_is_recorded() -> None:
     action = backend.requests[0].action
     assert (action.tool, action.arguments) == ("Wire money", tool_input)
     assert action.operation_class.value == "financial"
-    outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
+    outcome = backend.outcome(decision.decision_id)  # type: ignore[attr-defined]
     assert outcome is not None
     assert outcome.status == "success"
 
@@ -235,6 +235,6 @@ def test_input_changed_after_the_decision_is_recorded_as_an_error() -> None:
     finish(tool_input, "sent 10.0 to MALLORY")
 
     [decision] = backend.store.list()
-    outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
+    outcome = backend.outcome(decision.decision_id)  # type: ignore[attr-defined]
     assert outcome is not None
     assert (outcome.status, outcome.detail) == ("error", "tool input changed after the decision")

@@ -575,7 +575,7 @@ async def test_a_failing_tool_body_propagates_and_its_outcome_is_recorded() -> N
         gated.run(x=1)
 
     [decision] = backend.store.list()
-    outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
+    outcome = backend.outcome(decision.decision_id)  # type: ignore[attr-defined]
     assert outcome is not None
     assert (outcome.status, outcome.detail) == ("error", "ConnectionError")
 
@@ -631,6 +631,6 @@ def test_a_tool_reporting_a_failure_is_recorded_as_failed() -> None:
     assert isinstance(result, ToolFailure)
     assert not isinstance(result, GatekitToolFailure)
     [decision] = backend.store.list()
-    outcome = backend.store.outcome(decision.decision_id)  # type: ignore[attr-defined]
+    outcome = backend.outcome(decision.decision_id)  # type: ignore[attr-defined]
     assert outcome is not None
     assert (outcome.status, outcome.detail) == ("error", "ToolFailure")

@@ -136,7 +136,7 @@ def test_a_handler_error_is_reported_and_raised() -> None:
     with pytest.raises(ValueError, match="tool failed"):
         boundary(backend).invoke(tool_name="ls", arguments={}, handler=broken)
     decision_id = backend.store.list()[0].decision_id
-    assert backend.store.outcome(decision_id).status == "error"  # type: ignore[attr-defined]
+    assert backend.outcome(decision_id).status == "error"  # type: ignore[attr-defined]
 
 
 def test_on_denied_message_returns_the_refusal_as_an_error_result() -> None:
@@ -196,4 +196,4 @@ def test_a_gatekit_error_from_the_handler_is_not_a_refusal_of_this_call() -> Non
         boundary(backend, on_denied="message").invoke(tool_name="ls", handler=handler)
     assert caught.value is inner
     decision_id = backend.store.list()[0].decision_id
-    assert backend.store.outcome(decision_id).status == "error"  # type: ignore[union-attr]
+    assert backend.outcome(decision_id).status == "error"  # type: ignore[union-attr]

@@ -162,7 +162,7 @@ async def test_result_findings_are_reported_with_the_outcome(tmp_path: Path) -> 
         result = await proxy.call_tool(call("read_config"))
     assert "[REDACTED:aws_access_key]" in text(result)
     decision_id = backend.store.list()[0].decision_id
-    outcome = backend.store.outcome(decision_id)
+    outcome = backend.outcome(decision_id)
     assert outcome is not None
     assert outcome.status == "success"
     assert "secret:aws_access_key@result.content[0].text" in outcome.detail

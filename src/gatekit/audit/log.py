@@ -69,8 +69,8 @@ class AuditLog:
             data=data,
         )
 
-    def committed(self) -> None:
-        """Count a committed record; sign a checkpoint when one is due.
+    def committed(self, records: int = 1) -> None:
+        """Count committed records; sign a checkpoint when one is due.
 
         When one is not due yet, a timer makes sure a quiet process still signs
         its last records within ``checkpoint_interval``.
@@ -78,7 +78,7 @@ class AuditLog:
         if self.signer is None:
             return
         with self._lock:
-            self._since_checkpoint += 1
+            self._since_checkpoint += records
             elapsed = time.monotonic() - self._last_checkpoint
             due = self._since_checkpoint >= self._every or elapsed >= self._interval
             if not due and self._timer is None:

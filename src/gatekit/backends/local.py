@@ -83,6 +83,10 @@ class LocalBackend:
     def report(self, decision_id: str, outcome: Outcome) -> None:
         self.engine.report(decision_id, outcome)
 
+    def outcome(self, decision_id: str) -> Outcome | None:
+        """The last outcome recorded for a decision (queued ones are committed first)."""
+        return self.engine.outcome(decision_id)
+
     def ready(self) -> bool:
         return True
 

@@ -22,7 +22,8 @@ from gatekit._models import Check, CheckOutcome, Decision, DecisionRequest, Outc
 from gatekit._settings import Settings
 from gatekit.audit import AuditLog, KeyRing
 from gatekit.audit import events as audit_events
-from gatekit.audit._records import AuditRecord
+from gatekit.audit._records import AuditEvent, AuditRecord
+from gatekit.engine.outcomes import OutcomeQueue, RecentIds
 from gatekit.policy import (
     DefaultPolicy,
     Evaluation,
@@ -137,6 +138,8 @@ class Engine:
         self._approval_ttl = timedelta(seconds=approval_ttl)
         self._now = clock
         self._separation_of_duties = separation_of_duties
+        self._outcomes = OutcomeQueue(self._write_outcomes)
+        self._decided = RecentIds()  # reports for these need no look-up in the store
 
     @classmethod
     def from_settings(
@@ -195,8 +198,14 @@ class Engine:
             decision.created_at,
         )
         decision = decision.model_copy(update={"record_id": event.record_id})
-        stored = self.store.create(decision, request.action, audit=event)
-        self.audit.committed()
+        outcomes = self._outcomes.take()  # they ride along: one commit per gated call
+        try:
+            stored = self.store.create(decision, request.action, audit=event, also=outcomes)
+        except BaseException:
+            self._outcomes.give_back(outcomes)
+            raise
+        self.audit.committed(1 + len(outcomes))
+        self._decided.add(stored.decision_id)
         if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
             observe_decision(self.policy, stored, judged.action)
         return stored
@@ -320,12 +329,27 @@ class Engine:
         self.audit.committed()
 
     def report(self, decision_id: str, outcome: Outcome) -> None:
+        """Record what happened. Queued: committed with this engine's next transaction,
+        within ``OutcomeQueue`` delay, or at close (see ``gatekit.engine.outcomes``)."""
+        if decision_id not in self._decided and self.store.get(decision_id) is None:
+            raise ValidationError(f"unknown decision {decision_id!r}", field="decision_id")
         event = self.audit.event(
             "outcome", decision_id, audit_events.outcome_data(outcome), self._now()
         )
-        if not self.store.record_outcome(decision_id, outcome, audit=event):
-            raise ValidationError(f"unknown decision {decision_id!r}", field="decision_id")
-        self.audit.committed()
+        self._outcomes.put(event)
+
+    def flush(self) -> None:
+        """Commit the queued outcome records now."""
+        self._outcomes.flush()
+
+    def outcome(self, decision_id: str) -> Outcome | None:
+        """The last outcome recorded for a decision, queued ones included."""
+        self.flush()
+        return self.store.outcome(decision_id)
+
+    def _write_outcomes(self, events: list[AuditEvent]) -> None:
+        self.store.append_audit(*events)
+        self.audit.committed(len(events))
 
     def _expire_if_due(self, decision: Decision) -> Decision:
         open_for_use = decision.status is Status.PENDING_REVIEW or (
@@ -412,8 +436,9 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Sign the audit log's last records, then release the store."""
+        """Commit queued outcomes, sign the audit log's last records, release the store."""
         try:
+            self._outcomes.close()
             self.audit.close()
         finally:
             self.store.close()

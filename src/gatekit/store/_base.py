@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from gatekit._exceptions import IdempotencyConflict
@@ -22,10 +22,17 @@ class Store(PolicyState, Protocol):
     """
 
     def create(
-        self, decision: Decision, action: Action, *, audit: AuditEvent | None = None
+        self,
+        decision: Decision,
+        action: Action,
+        *,
+        audit: AuditEvent | None = None,
+        also: Sequence[AuditEvent] = (),
     ) -> Decision:
         """Insert a decision. If its idempotency key is taken, return the stored
-        decision when the action digest matches, else raise IdempotencyConflict."""
+        decision when the action digest matches, else raise IdempotencyConflict.
+        ``also`` are records (the writer's queued outcomes) appended in the same
+        transaction, whether or not the decision is inserted."""
         ...
 
     def get(self, decision_id: str) -> Decision | None: ...
@@ -59,18 +66,15 @@ class Store(PolicyState, Protocol):
 
     def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]: ...
 
-    def record_outcome(
-        self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
-    ) -> bool:
-        """Keep what happened; False (and no record) if the decision is unknown."""
+    def outcome(self, decision_id: str) -> Outcome | None:
+        """The last outcome recorded for a decision (its ``outcome`` audit records)."""
         ...
-
-    def outcome(self, decision_id: str) -> Outcome | None: ...
 
     # -- the audit log ---------------------------------------------------------
 
-    def append_audit(self, event: AuditEvent) -> AuditRecord:
-        """Append a record that goes with no state change (e.g. a refused use)."""
+    def append_audit(self, *events: AuditEvent) -> builtins.list[AuditRecord]:
+        """Append records that go with no state change (outcomes, a refused use), in
+        one transaction."""
         ...
 
     def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:

@@ -7,6 +7,7 @@ provide a write transaction (exclusive for the rows it locks) and a read scope.
 from __future__ import annotations
 
 import builtins
+import json
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -66,7 +67,12 @@ class SqlStore:
     # -- decisions ---------------------------------------------------------------
 
     def create(
-        self, decision: Decision, action: Action, *, audit: AuditEvent | None = None
+        self,
+        decision: Decision,
+        action: Action,
+        *,
+        audit: AuditEvent | None = None,
+        also: Sequence[AuditEvent] = (),
     ) -> Decision:
         with self._write() as cur:
             cur.execute(
@@ -90,6 +96,8 @@ class SqlStore:
             inserted = cur.rowcount == 1
             if inserted and audit is not None:
                 self._append(cur, audit)
+            for event in also:
+                self._append(cur, event)
         if inserted:
             return decision
         # Lost the race for the idempotency key: the winner's row is committed now.
@@ -170,22 +178,13 @@ class SqlStore:
         )
         return [Decision.model_validate_json(row[0]) for row in rows]
 
-    def record_outcome(
-        self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
-    ) -> bool:
-        with self._write() as cur:
-            cur.execute(
-                self._q("UPDATE decisions SET outcome = ? WHERE decision_id = ?"),
-                (outcome.model_dump_json(), decision_id),
-            )
-            found = bool(cur.rowcount == 1)
-            if found and audit is not None:
-                self._append(cur, audit)
-            return found
-
     def outcome(self, decision_id: str) -> Outcome | None:
-        row = self._one("SELECT outcome FROM decisions WHERE decision_id = ?", (decision_id,))
-        return None if row is None or row[0] is None else Outcome.model_validate_json(row[0])
+        row = self._one(
+            "SELECT body FROM audit_records WHERE decision_id = ? AND kind = 'outcome'"
+            " ORDER BY at DESC, seq DESC LIMIT 1",
+            (decision_id,),
+        )
+        return None if row is None else Outcome.model_validate(json.loads(row[0])["data"])
 
     # -- policy counters (PolicyState) ---------------------------------------------
 
@@ -288,9 +287,9 @@ class SqlStore:
         )
         return record
 
-    def append_audit(self, event: AuditEvent) -> AuditRecord:
+    def append_audit(self, *events: AuditEvent) -> builtins.list[AuditRecord]:
         with self._write() as cur:
-            return self._append(cur, event)
+            return [self._append(cur, event) for event in events]
 
     def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:
         rows = self._all(

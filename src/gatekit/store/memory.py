@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,15 +24,20 @@ class MemoryStore:
         self._actions: dict[str, Action] = {}
         self._by_key: dict[str, str] = {}
         self._by_approval: dict[str, str] = {}
-        self._outcomes: dict[str, Outcome] = {}
         self._chains: dict[str, list[AuditRecord]] = {}
         self._heads: dict[str, ChainHead] = {}
         self._checkpoints: dict[tuple[str, int], Checkpoint] = {}
 
     def create(
-        self, decision: Decision, action: Action, *, audit: AuditEvent | None = None
+        self,
+        decision: Decision,
+        action: Action,
+        *,
+        audit: AuditEvent | None = None,
+        also: Sequence[AuditEvent] = (),
     ) -> Decision:
         with self._lock:
+            self.append_audit(*also)
             key = decision.idempotency_key
             if key is not None and key in self._by_key:
                 existing = self._decisions[self._by_key[key]]
@@ -43,7 +49,7 @@ class MemoryStore:
             if decision.approval_id is not None:
                 self._by_approval[decision.approval_id] = decision.decision_id
             if audit is not None:
-                self.append_audit(audit)
+                self._append(audit)
             return decision
 
     def get(self, decision_id: str) -> Decision | None:
@@ -89,26 +95,18 @@ class MemoryStore:
             updated = current.model_copy(update=changes)
             self._decisions[decision_id] = updated
             if audit is not None:
-                self.append_audit(audit)
+                self._append(audit)
             return updated
 
     def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]:
         matching = [d for d in self._decisions.values() if status is None or d.status is status]
         return sorted(matching, key=lambda d: d.created_at, reverse=True)[:limit]
 
-    def record_outcome(
-        self, decision_id: str, outcome: Outcome, *, audit: AuditEvent | None = None
-    ) -> bool:
-        with self._lock:
-            if decision_id not in self._decisions:
-                return False
-            self._outcomes[decision_id] = outcome
-            if audit is not None:
-                self.append_audit(audit)
-            return True
-
     def outcome(self, decision_id: str) -> Outcome | None:
-        return self._outcomes.get(decision_id)
+        outcomes = [r for r in self.decision_records(decision_id) if r.kind == "outcome"]
+        if not outcomes:
+            return None
+        return Outcome.model_validate(json.loads(outcomes[-1].body)["data"])
 
     # -- policy counters (PolicyState) --------------------------------------------
 
@@ -135,13 +133,16 @@ class MemoryStore:
 
     # -- the audit log ---------------------------------------------------------
 
-    def append_audit(self, event: AuditEvent) -> AuditRecord:
+    def append_audit(self, *events: AuditEvent) -> builtins.list[AuditRecord]:
         with self._lock:
-            head = self._heads.get(event.writer_id) or ChainHead(event.writer_id, 0, GENESIS)
-            record = event.seal(head.seq + 1, head.hash)
-            self._chains.setdefault(event.writer_id, []).append(record)
-            self._heads[event.writer_id] = ChainHead(event.writer_id, record.seq, record.hash)
-            return record
+            return [self._append(event) for event in events]
+
+    def _append(self, event: AuditEvent) -> AuditRecord:
+        head = self._heads.get(event.writer_id) or ChainHead(event.writer_id, 0, GENESIS)
+        record = event.seal(head.seq + 1, head.hash)
+        self._chains.setdefault(event.writer_id, []).append(record)
+        self._heads[event.writer_id] = ChainHead(event.writer_id, record.seq, record.hash)
+        return record
 
     def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:
         with self._lock:

@@ -1,0 +1,94 @@
+"""Outcome records, committed with the writer's next transaction instead of one of their own.
+
+The decision and its audit record are committed before a tool runs; that is the
+guarantee that matters. What happened afterwards is recorded too, but a commit
+of its own would double the cost of every gated call. So a reported outcome is
+queued here and joins the next decision's transaction, or is flushed by a timer
+within ``delay`` seconds, and at close. A process killed in that window loses
+the outcome record, never a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from gatekit.audit._records import AuditEvent
+
+__all__ = ["OutcomeQueue", "RecentIds"]
+
+logger = logging.getLogger("gatekit")
+
+
+class OutcomeQueue:
+    """Outcome events waiting for a transaction. Thread-safe."""
+
+    def __init__(self, write: Callable[[list[AuditEvent]], None], delay: float = 0.05) -> None:
+        self._write = write
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._events: list[AuditEvent] = []
+        self._timer: threading.Timer | None = None
+
+    def put(self, event: AuditEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+            if self._timer is None:
+                self._timer = threading.Timer(self._delay, self._on_timer)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def take(self) -> list[AuditEvent]:
+        """Everything queued, for a transaction about to commit; ``give_back`` if it fails."""
+        with self._lock:
+            events, self._events = self._events, []
+            return events
+
+    def give_back(self, events: list[AuditEvent]) -> None:
+        with self._lock:
+            self._events[:0] = events
+
+    def flush(self) -> None:
+        """Commit everything queued now, in one transaction of its own."""
+        events = self.take()
+        if not events:
+            return
+        try:
+            self._write(events)
+        except BaseException:
+            self.give_back(events)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self.flush()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self.flush()
+        except Exception as exc:  # kept queued: the next transaction or close retries
+            logger.warning("gatekit: could not record outcomes yet: %s", exc)
+
+
+class RecentIds:
+    """The last ``size`` decision ids this engine made (a bounded, thread-safe set)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._ids: dict[str, None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, decision_id: str) -> None:
+        with self._lock:
+            self._ids[decision_id] = None
+            if len(self._ids) > self._size:
+                del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, decision_id: object) -> bool:
+        return decision_id in self._ids
