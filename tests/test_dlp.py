@@ -159,3 +159,126 @@ def test_credentials_in_urls_are_masked_but_the_host_stays() -> None:
 )
 def test_more_secret_shapes(value: str) -> None:
     assert "[REDACTED:" in mask_value(value)
+
+
+# -- secrets assigned in free text: the key stays readable, the value is masked --------------
+
+SECRETS_IN_TEXT = {
+    "password=hunter2hunter2": "password=[REDACTED:secret_assignment]",
+    "api_key=abcd1234efgh5678": "api_key=[REDACTED:secret_assignment]",
+    "token: 9f8e7d6c5b4a3210": "token: [REDACTED:secret_assignment]",
+    "db_password: hunter2hunter2": "db_password: [REDACTED:secret_assignment]",
+    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": (
+        "aws_secret_access_key = [REDACTED:secret_assignment]"
+    ),
+    "export GITHUB_TOKEN='s3cr3t-v4lue'": "export GITHUB_TOKEN='[REDACTED:secret_assignment]'",
+    '{"password": "x", "user": "bob"}': (
+        '{"password": "[REDACTED:secret_assignment]", "user": "bob"}'
+    ),
+    "GET /v1?api_key=abcd1234efgh&q=1": "GET /v1?api_key=[REDACTED:secret_assignment]&q=1",
+    "--db-password=Sup3rS3cret!": "--db-password=[REDACTED:secret_assignment]",
+    "Authorization: Bearer abc123def456": "Authorization: Bearer [REDACTED:secret_assignment]",
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl": (
+        "Authorization: Bearer [REDACTED:jwt]"
+    ),
+    "Authorization: Bearer abcdef0123456789abcdef": "Authorization: [REDACTED:bearer_token]",
+    "postgresql://user:secret@db.example.com/app": (
+        "postgresql://[REDACTED:credentials_in_url]@db.example.com/app"
+    ),
+    "redis://:s3cret@cache:6379/0": "redis://[REDACTED:credentials_in_url]@cache:6379/0",
+    "mysql://app:p@ss@db/x": "mysql://[REDACTED:credentials_in_url]@db/x",
+    "monkey: password=hunter2abc": "monkey: password=[REDACTED:secret_assignment]",
+    "user= password=hunter2abc": "user= password=[REDACTED:secret_assignment]",
+    "password= token=abc123def": "password= token=[REDACTED:secret_assignment]",
+    "password=abc=def=1": "password=[REDACTED:secret_assignment]",
+    "api_key=YWJjZGVmZ2hpams= next": "api_key=[REDACTED:secret_assignment] next",
+    "token=" + "a1" * 100 + " next": "token=[REDACTED:secret_assignment] next",
+    'secret: "' + "a b " * 50 + '" next': 'secret: "[REDACTED:secret_assignment]" next',
+}
+
+
+@pytest.mark.parametrize("text", sorted(SECRETS_IN_TEXT))
+def test_secrets_in_free_text_are_masked_and_the_key_stays(text: str) -> None:
+    value = {"note": f"config:\n{text}\nend"}
+    assert mask_value(value) == {"note": f"config:\n{SECRETS_IN_TEXT[text]}\nend"}
+    assert [f.category for f in scan_value(value)][:1] == ["secret"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the password policy requires 12 characters",
+        "set token count to 5",
+        "Password: required",
+        "token: 5",
+        "max_tokens: 4096",
+        "password: 12 characters at least",
+        "password=${DB_PASSWORD}",
+        "password: ********",
+        "author: Jane Doe, keyword: lookup",
+        "Passport: 12345678",
+        "the passenger_count=3 and monkey=banana42",
+        "api_key: null",
+        "password: [REDACTED:secret_field]",
+    ],
+)
+def test_ordinary_text_about_secrets_is_left_alone(text: str) -> None:
+    assert scan_value({"v": text}) == []
+    assert mask_value({"v": text}) == {"v": text}
+
+
+def test_a_lone_surrogate_is_data_not_an_error() -> None:
+    text = "x\ud800 password=hunter2hunter2 \udfff"
+    assert mask_value(text) == "x\ud800 password=[REDACTED:secret_assignment] \udfff"
+    assert [f.detector for f in scan_value(text)] == ["secret_assignment"]
+
+
+def test_underscored_emails_are_found() -> None:
+    assert mask_value("mail jane_doe@example.com") == "mail [REDACTED:email]"
+
+
+def test_many_keys_masked_alike_stay_apart() -> None:
+    keys = {f"user{i}@example.com": i for i in range(3)}
+    assert mask_value(keys) == {
+        "[REDACTED:email]": 0,
+        "[REDACTED:email]#2": 1,
+        "[REDACTED:email]#3": 2,
+    }
+
+
+MB = 1_000_000
+
+
+def _run(unit: str, tail: str = "") -> str:
+    return (unit * (MB // len(unit) + 1))[: MB - len(tail)] + tail
+
+
+# Shapes that made the old e-mail and JWT patterns backtrack for seconds on tens
+# of kilobytes, and inputs with a candidate every few characters. No timing is
+# asserted: the timeout only catches a catastrophic blow-up.
+ADVERSARIAL = {
+    "a@a@": _run("a@"),
+    "a.a.@": _run("a.", "@"),
+    "a run then @": _run("a", "@a"),
+    "eyJ-": _run("eyJ-"),
+    "sk-": _run("sk-", "!"),
+    "password=": _run("password="),
+    "key: key:": _run("key: "),
+    "BEGIN": _run("-----BEGIN A"),
+    "spaces": _run(" "),
+    "digits": _run("4 "),
+    "dense e-mails": _run("a@b.cc "),
+    "://a:": _run("://a:"),
+    "surrogates": _run("\ud800a@"),
+    "keys in a long value": "http://" + _run("k1:token"),
+    "assignments in a value": "token=" + _run("a token="),
+}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_a_megabyte_of_adversarial_text_is_scanned_and_masked_in_bounded_time(name: str) -> None:
+    text = ADVERSARIAL[name]
+    scan_value({"v": text, text[:100]: 1})
+    masked = mask_value(text)
+    assert isinstance(masked, str)

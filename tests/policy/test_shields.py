@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from gatekit import Action, Check, CheckOutcome, Client, DecisionRequest, LocalBackend, Verdict
 from gatekit.policy import RulePolicy, parse_policy
 from gatekit.policy.shields import (
+    MAX_ADDRESSES,
+    MAX_INSPECTED_CHARS,
+    decoded_forms,
     find_internal_address,
     find_path_traversal,
     find_shell_injection,
@@ -302,3 +307,230 @@ def test_several_findings_in_one_action(request_for: Request) -> None:
         ("shield.ssrf", "args.hook", CheckOutcome.BLOCK),
         ("shield.pii", "args.to", CheckOutcome.WARN),
     }
+
+
+# -- shell text is tokenised: an operator outside quotes counts whatever follows it ---------
+
+OPERATOR_THEN_QUOTE_OR_BRACE = [
+    "report.csv; 'id'",
+    "x;{id,}",
+    'x && "id"',
+    "x;(id)",
+    "x;\\id",
+    "x|'sh'",
+    "x || 'id'",
+    "x & 'id'",
+    "x\n'id'",
+    "cat <'/etc/passwd'",
+    "echo hi >'/tmp/x'",
+    'echo "$(id)"',  # substitutions run inside double quotes
+    'echo "`id`"',
+    'echo "${IFS}"',
+    "x&id",
+    "don't; rm -rf /",  # a lone apostrophe quotes nothing
+    "echo $'a\\'b'; id",
+]
+QUOTED_OPERATORS = [
+    "grep ';' notes.txt",
+    'echo "a;b|c&&d>e"',
+    "git commit -m 'fix; cleanup && tidy'",
+    "echo '$(id)' '`id`'",
+    "find . -name '*.py' -exec grep -l x {} \\;",
+    "it's fine",
+    "it`s fine",
+    'say "it`s fine"',
+    "echo $HOME",
+    "a=1&b=2&c=3",
+    "ends with a line break\n",
+]
+
+
+@pytest.mark.parametrize("value", OPERATOR_THEN_QUOTE_OR_BRACE)
+def test_an_operator_outside_quotes_is_found_whatever_follows(value: str) -> None:
+    assert find_shell_injection(value) is not None
+
+
+@pytest.mark.parametrize("value", QUOTED_OPERATORS)
+def test_operators_inside_quotes_or_escaped_are_ordinary_text(value: str) -> None:
+    assert find_shell_injection(value) is None
+
+
+# -- SSRF: the host as clients read it ------------------------------------------------------
+
+HIDDEN_INTERNAL = [
+    "127\u30020\u30020\u30021",  # ideographic full stop
+    "127\uff610\uff610\uff611",  # halfwidth ideographic full stop
+    "127\uff0e0\uff0e0\uff0e1",  # fullwidth full stop
+    "http://127\u30020\u30020\u30021/admin",
+    "http://169\uff61254\uff61169\uff61254/latest",
+    "localhost:8080/admin",
+    "127.0.0.1:22",
+    "curl -s localhost:8080/admin",
+    "ssh 10.0.0.5:22 and so on",
+    "scp user@10.0.0.1:/etc/passwd .",
+    "[::1]:8080/x",
+    "file:/etc/passwd",
+    "file:///etc/passwd",
+    "FILE:\\\\etc\\passwd",
+    "see file:/etc/shadow for details",
+    "http:\\\\127.0.0.1\\",
+    "xhttp://127.0.0.1/",
+    "http://0127.0.0.1/",  # octal to inet_aton, decimal to others: both are judged
+    "http://[::ffff:0:7f00:1]/",  # IPv4-translated IPv6
+]
+STILL_EXTERNAL = [
+    "http://loc\u0430lhost.example/",  # a Cyrillic look-alike is another name
+    "ratio 10:30 at 12:30:01",
+    "see notes.txt:12 and/or C:/Windows",
+    "the service runs on localhost",  # prose may mention a host
+    "10.0.0.0/8",  # a network in CIDR notation, not a place to fetch
+    "profile:/home/me",
+    "https://example.com:8443/a",
+    "example.com:443",
+]
+
+
+@pytest.mark.parametrize("value", HIDDEN_INTERNAL)
+def test_hosts_hidden_from_a_naive_reader_are_found(value: str) -> None:
+    assert find_internal_address(value) is not None
+
+
+@pytest.mark.parametrize("value", STILL_EXTERNAL)
+def test_host_like_text_that_is_not_internal_passes(value: str) -> None:
+    assert find_internal_address(value) is None
+
+
+def test_a_number_is_an_address_only_in_a_host_field(request_for: Request) -> None:
+    policy = _shielded("  ssrf: {action: block}\n")
+    for arguments in (
+        {"host": 2130706433},
+        {"target_ip": 167772161},
+        {"server_address": "2130706433"},
+        {"upstream": {"hosts": [3232235777]}},
+        {"hostName": 0},
+    ):
+        evaluation = policy.evaluate(request_for(arguments=arguments))
+        assert evaluation.verdict is Verdict.BLOCK, arguments
+    for arguments in (
+        {"count": 2130706433},
+        {"amount": "2130706433"},
+        {"address": 1234},  # a street number is no host
+        {"host": 134744072},  # 8.8.8.8
+        {"host": True},
+    ):
+        evaluation = policy.evaluate(request_for(arguments=arguments))
+        assert evaluation.verdict is Verdict.ALLOW, arguments
+    assert "127.0.0.1" in (find_internal_address("2130706433", host_field=True) or "")
+
+
+# -- keys are inspected like values -----------------------------------------------------------
+
+
+def test_a_traversal_in_a_key_is_found_and_the_path_names_the_key(request_for: Request) -> None:
+    policy = _shielded("  path_traversal: {action: block}\n")
+    evaluation = policy.evaluate(
+        request_for(arguments={"files": {"../../etc/passwd": "x", "notes.txt": "y"}})
+    )
+    assert evaluation.verdict is Verdict.BLOCK
+    assert evaluation.checks == (
+        Check(
+            name="shield.path_traversal",
+            outcome=CheckOutcome.BLOCK,
+            detail="parent-directory segment '..' in a key",
+            path="args.files.../../etc/passwd",
+        ),
+    )
+
+
+def test_keys_are_inspected_by_every_value_shield(request_for: Request) -> None:
+    policy = _shielded("  ssrf: {action: block}\n  shell_injection: {action: review}\n")
+    evaluation = policy.evaluate(
+        request_for(arguments={"env": {"X; rm -rf /": "1", "http://169.254.169.254/": 2}})
+    )
+    assert {(c.name, c.path) for c in evaluation.checks} == {
+        ("shield.shell_injection", "args.env.X; rm -rf /"),
+        ("shield.ssrf", "args.env.http://169.254.169.254/"),
+    }
+
+
+def test_a_long_key_is_cut_in_the_path(request_for: Request) -> None:
+    policy = _shielded("  path_traversal: {action: block}\n")
+    key = "../" * 1000
+    (check,) = policy.evaluate(request_for(arguments={key: 1})).checks
+    assert check.path == "args." + key[:128] + "…"
+
+
+# -- bounded work ----------------------------------------------------------------------------
+
+
+def test_a_value_too_large_to_inspect_is_a_finding_of_each_watching_shield(
+    request_for: Request,
+) -> None:
+    policy = _shielded(
+        "  path_traversal: {action: block}\n  ssrf: {action: review}\n"
+        "  shell_injection: {action: log, arguments: [args.other]}\n"
+    )
+    huge = "a" * (MAX_INSPECTED_CHARS + 1)
+    evaluation = policy.evaluate(request_for(arguments={"body": huge}))
+    assert evaluation.verdict is Verdict.BLOCK
+    assert [(c.name, c.path) for c in evaluation.checks] == [
+        ("shield.path_traversal", "args.body"),
+        ("shield.ssrf", "args.body"),
+    ]
+    assert all("too large to inspect" in c.detail for c in evaluation.checks)
+
+
+def test_too_many_addresses_in_one_value_is_a_finding() -> None:
+    value = " ".join(f"https://host{i}.example/" for i in range(MAX_ADDRESSES + 1))
+    assert "too many to inspect" in (find_internal_address(value) or "")
+    repeated = " ".join(["https://example.com/"] * 100)
+    assert find_internal_address(repeated) is None
+
+
+def test_percent_decoding_reads_as_urllib_does() -> None:
+    rng = random.Random(5)
+    alphabet = "%%%%0123456789abdfABDFxyz= \t\n_./\u00e9\u00a9"  # no overlong leads
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16)))
+        expected = unquote(text, errors="replace")
+        assert expected in decoded_forms(text) or expected == text, text
+
+
+MB = 1_000_000
+
+
+def _run(unit: str, tail: str = "", size: int = MB) -> str:
+    return (unit * (size // len(unit) + 1))[: size - len(tail)] + tail
+
+
+# Inputs that made the old patterns backtrack for seconds on tens of kilobytes. No
+# timing is asserted: the timeout only catches a catastrophic blow-up.
+ADVERSARIAL = {
+    "http:// + host run": "http://" + _run("a", size=MB - 7),
+    "http:// + digits": "http://" + _run("1.", size=MB - 7),
+    "scheme run": _run("a", "://x"),
+    "scheme-like run in prose": "see " + _run("a1.", size=MB - 4),
+    "dotted run in prose": "see " + _run("a.", size=MB - 4),
+    "dotted hosts in prose": _run("a.b "),
+    "many URLs": _run("a://b "),
+    "many host:port": _run("10.0.0.1:1 "),
+    "${ run": _run("${"),
+    "newline run": _run("\n", "!"),
+    "curl run": _run("curl "),
+    "quote pairs": _run("'a'"),
+    "quoted backticks": _run('"a`b"'),
+    "%25 chains": _run("%2525"),
+    "dot segments": _run("./"),
+    "encoded dots": _run("%2e%2f"),
+    "fullwidth": _run("\uff41\uff0e"),
+}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_each_detector_reads_a_megabyte_of_adversarial_text_in_bounded_time(name: str) -> None:
+    text = ADVERSARIAL[name]
+    find_internal_address(text)
+    find_shell_injection(text)
+    find_path_traversal(text)
+    find_path_traversal(text, ("/srv",))

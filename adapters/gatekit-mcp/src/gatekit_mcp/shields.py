@@ -3,8 +3,9 @@
 Two kinds of finding:
 
 * **secrets and personal data** — the core DLP detectors (``gatekit.dlp``):
-  API keys, tokens, private keys, credentials in URLs, …; e-mail, IBAN, card
-  numbers (category ``pii``).
+  API keys, tokens, private keys, credentials in URLs, secret-named keys
+  assigned in text (``db_password: …``), …; e-mail, IBAN, card numbers
+  (category ``pii``).
 * **instructions aimed at the model** (prompt injection in tool output) — a
   short, deliberately conservative list of phrases that have no business in
   tool output, plus invisible characters used to hide text:
@@ -12,17 +13,27 @@ Two kinds of finding:
   ===================  ==========================================================
   ``ignore_previous``  "ignore / disregard / forget (all) previous|prior|above
                        instructions|rules|prompts"
-  ``role_override``    "you are now …", "from now on you (are|will|must) …"
+  ``role_override``    "you are now a/the/DAN/…", "from now on you are a …",
+                       "from now on you will act|respond|obey…|must ignore…"
+                       (not "from now on you will need to run make", nor
+                       "… you will be billed monthly")
   ``system_prompt``    "system prompt" together with reveal/print/show/ignore…,
                        or "new system prompt"
-  ``role_marker``      a line starting "system:" / "assistant:", chat-template
-                       tokens (``<|im_start|>``, ``[INST]``, ``<<SYS>>``)
+  ``role_marker``      a line starting "System:" or "SYSTEM:" followed by text,
+                       chat-template tokens (``<|im_start|>``, ``[INST]``,
+                       ``<<SYS>>``). A lowercase ``system:`` (a YAML key) and
+                       "assistant:" lines (chat logs) are ordinary data.
   ``conceal``          "do not tell/inform the user", "without telling the user"
   ``hidden_text``      zero-width and Unicode tag characters
   ===================  ==========================================================
 
   These catch the common, lazy attacks; they are not a classifier and a
   determined attacker can phrase around them. Findings are recorded either way.
+
+Every pattern runs on RE2 (linear time in the length of the text), so an upstream
+server cannot stall the proxy with a crafted result. Each distinct text of a
+result is scanned once: a ``structuredContent`` string that repeats a content
+block's text is not scanned again.
 
 What happens to a finding is configured per kind (``ShieldsConfig``):
 off, warn (record only), redact (replace it in the result), block (withhold the
@@ -31,45 +42,70 @@ result: the model gets an error result instead).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 from gatekit.dlp import mask_value, scan_value
 from gatekit_mcp.config import ShieldMode, ShieldsConfig
 
 __all__ = ["INJECTION_PATTERNS", "ResultFinding", "ShieldVerdict", "shield_result"]
 
-_FLAGS = re.IGNORECASE | re.MULTILINE
+# Any run of whitespace, Unicode spaces included: a no-break space must not hide a phrase.
+_S = r"[\s\p{Z}]+"
 
-INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, _FLAGS))
+INJECTION_PATTERNS: tuple[tuple[str, re2._Regexp[str]], ...] = tuple(
+    (name, re2.compile(pattern))
     for name, pattern in (
         (
             "ignore_previous",
-            r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
-            r"(?:previous|prior|above|earlier|preceding|system)\s+"
-            r"(?:instructions?|rules|prompts?|messages|directions|guidelines)",
+            rf"(?i)\b(?:ignore|disregard|forget|override){_S}(?:(?:all|any|the|your|these|my){_S})*"
+            rf"(?:previous|prior|above|earlier|preceding|system|former){_S}"
+            r"(?:instructions?|rules|prompts?|messages|directions|guidelines|directives)",
         ),
-        ("role_override", r"\byou\s+are\s+now\b|\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must)\b"),
+        (
+            # A role follows, not any words: "from now on, you will need to run make" is a note.
+            "role_override",
+            rf"(?i)\byou{_S}are{_S}now{_S}(?:a|an|the|my|dan|called|named|acting|playing|free|"
+            rf"unrestricted|jailbroken|no{_S}longer|in{_S}\w+{_S}mode)\b"
+            rf"|\bfrom{_S}now{_S}on,?{_S}you{_S}(?:are{_S}(?:a|an|the|my|dan|no{_S}longer|free|"
+            rf"going{_S}to)|(?:will|must|shall){_S}(?:act|behave|pretend|roleplay|respond|reply|"
+            r"answer|speak|obey|follow|ignore|disregard))\b",
+        ),
         (
             "system_prompt",
-            r"\b(?:reveal|print|show|repeat|output|leak|ignore|new|updated)\s+"
-            r"(?:(?:your|the|my)\s+)?system\s+prompt\b",
+            rf"(?i)\b(?:reveal|print|show|repeat|output|leak|ignore|new|updated){_S}"
+            rf"(?:(?:your|the|my){_S})?system{_S}prompt\b",
         ),
-        ("role_marker", r"^\s*(?:system|assistant)\s*:|<\|im_start\|>|\[/?INST\]|<<SYS>>"),
+        (
+            # Capitalised like a chat transcript's turn; a lowercase "system:" is a YAML key.
+            "role_marker",
+            r"(?m)^[ \t]*S(?i:ystem)[ \t]*:[ \t]*\S|<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>",
+        ),
         (
             "conceal",
-            r"\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+)?to)\s+"
-            r"the\s+user\b|\bwithout\s+telling\s+the\s+user\b",
+            rf"(?i)\b(?:do{_S}not|don't|never){_S}(?:tell|inform|mention{_S}(?:this{_S})?to)"
+            rf"{_S}the{_S}user\b|\bwithout{_S}telling{_S}the{_S}user\b",
         ),
-        ("hidden_text", "[\u200b-\u200f\u2060-\u2064\ufeff\U000e0000-\U000e007f]+"),
+        ("hidden_text", r"[\x{200b}-\x{200f}\x{2060}-\x{2064}\x{feff}\x{e0000}-\x{e007f}]+"),
     )
 )
 # One pass over each string finds out whether any pattern matches at all (the
 # common answer is no); only then is each pattern tried to name the finding.
-_ANY_INJECTION = re.compile("|".join(f"(?:{p.pattern})" for _, p in INJECTION_PATTERNS), _FLAGS)
+_ANY_INJECTION = re2.compile("|".join(f"(?:{p.pattern})" for _, p in INJECTION_PATTERNS))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate is data, not an error
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:  # a redaction cut through a malformed sequence
+        return data.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +132,25 @@ class ShieldVerdict:
         return "; ".join(f.describe() for f in self.findings)
 
 
+_LONGEST_KEY_IN_PATH = 128
+
+
+def _child(path: str, key: Any) -> str:
+    name = str(key)
+    if len(name) > _LONGEST_KEY_IN_PATH:  # a path names the key, not all of it
+        name = name[:_LONGEST_KEY_IN_PATH] + "…"
+    return f"{path}.{name}"
+
+
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, text) of every string in a JSON value, keys included: the model reads both."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}")
+            child = _child(path, key)
+            yield child, str(key)
+            yield from _strings(item, child)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}[{index}]")
@@ -124,12 +173,36 @@ def _readable(block: Any) -> Any:
     }
 
 
+# Stands in for a text already scanned elsewhere in the result: it has no findings
+# of its own, yet a secret-named key holding it is still a secret field.
+_ALREADY_SCANNED = " "
+
+
+def _without_repeats(value: Any, seen: set[str]) -> Any:
+    """``value`` with every string met before (in ``seen``, or earlier in ``value``)
+    replaced by a stand-in, so that each distinct text is scanned once."""
+    if isinstance(value, str):
+        if value in seen:
+            return _ALREADY_SCANNED
+        seen.add(value)
+        return value
+    if isinstance(value, dict):
+        return {key: _without_repeats(item, seen) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_repeats(item, seen) for item in value]
+    return value
+
+
 def _scanned_parts(result: dict[str, Any]) -> dict[str, Any]:
     # What the model reads: the content blocks (minus base64 payloads) and the
-    # structured content.
-    parts: dict[str, Any] = {"content": [_readable(b) for b in result.get("content", [])]}
+    # structured content, which often repeats a block's text (tools that return
+    # structured output also send it as text).
+    seen: set[str] = set()
+    parts: dict[str, Any] = {
+        "content": _without_repeats([_readable(b) for b in result.get("content", [])], seen)
+    }
     if result.get("structuredContent") is not None:
-        parts["structuredContent"] = result["structuredContent"]
+        parts["structuredContent"] = _without_repeats(result["structuredContent"], seen)
     return parts
 
 
@@ -138,24 +211,46 @@ def _dlp_findings(parts: dict[str, Any]) -> list[ResultFinding]:
     return [ResultFinding(f.category, f.detector, f.path) for f in scan_value(parts, "result")]
 
 
+def _injections_in(text: str) -> Iterator[str]:
+    data = _utf8(text)
+    if _ANY_INJECTION.search(data) is None:
+        return
+    for name, pattern in INJECTION_PATTERNS:
+        if pattern.search(data) is not None:
+            yield name
+
+
 def _injections(parts: dict[str, Any]) -> list[ResultFinding]:
     return [
         ResultFinding("injection", name, path)
         for path, text in _strings(parts, "result")
-        if _ANY_INJECTION.search(text)
-        for name, pattern in INJECTION_PATTERNS
-        if pattern.search(text)
+        for name in _injections_in(text)
     ]
+
+
+def _redact_injection_text(text: str) -> str:
+    data = _utf8(text)
+    if _ANY_INJECTION.search(data) is None:
+        return text
+    for name, pattern in INJECTION_PATTERNS:
+        replacement = b"" if name == "hidden_text" else b"[REDACTED:prompt_injection]"
+        data = pattern.sub(replacement, data)
+    return _text(data)
 
 
 def _redact_injections(value: Any) -> Any:
     if isinstance(value, str):
-        for name, pattern in INJECTION_PATTERNS:
-            replacement = "" if name == "hidden_text" else "[REDACTED:prompt_injection]"
-            value = pattern.sub(replacement, value)
-        return value
+        return _redact_injection_text(value)
     if isinstance(value, dict):
-        return {key: _redact_injections(item) for key, item in value.items()}
+        redacted: dict[str, Any] = {}
+        repeats: dict[str, int] = {}
+        for key, item in value.items():
+            name = _redact_injection_text(str(key))
+            if name in redacted:  # two keys redacted alike must both survive
+                repeats[name] = repeats.get(name, 1) + 1
+                name = f"{name}#{repeats[name]}"
+            redacted[name] = _redact_injections(item)
+        return redacted
     if isinstance(value, list):
         return [_redact_injections(item) for item in value]
     return value
