@@ -311,3 +311,21 @@ def test_a_policy_that_raises_blocks_and_the_tool_does_not_run() -> None:
 def test_a_shields_only_policy_reports_no_trust_level_without_trust(request_for: Request) -> None:
     policy = parse_policy("default: allow\nshields:\n  ssrf: {action: block}\n")
     assert policy.evaluate(request_for(agent_id="a")).trust_level is None
+
+
+def test_a_literal_name_matches_glob_characters_exactly() -> None:
+    policy = parse_policy(
+        """
+default: allow
+rules:
+  - id: no-admin-queries
+    match: {tools: ["literal:db.query[admin]"]}
+    verdict: block
+"""
+    )
+    blocked = policy.evaluate(DecisionRequest.for_action(Action(tool="db.query[admin]")))
+    assert blocked.verdict is Verdict.BLOCK
+    other = policy.evaluate(DecisionRequest.for_action(Action(tool="db.querya")))
+    assert other.verdict is Verdict.ALLOW
+    explained = policy.explain(DecisionRequest.for_action(Action(tool="db.query[admin]")))
+    assert explained.evaluation.verdict is Verdict.BLOCK

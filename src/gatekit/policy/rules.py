@@ -25,6 +25,9 @@ __all__ = ["FieldMatch", "NameMatcher", "Rule", "RuleIndex", "literal_prefix"]
 
 _WILDCARDS = re.compile(r"[*?\[]")
 
+# ``literal:db.query[admin]`` names a tool whose name holds glob characters exactly.
+LITERAL = "literal:"
+
 
 def literal_prefix(pattern: str) -> str:
     """The part of a glob before its first wildcard."""
@@ -33,7 +36,12 @@ def literal_prefix(pattern: str) -> str:
 
 
 def is_glob(pattern: str) -> bool:
-    return _WILDCARDS.search(pattern) is not None
+    return not pattern.startswith(LITERAL) and _WILDCARDS.search(pattern) is not None
+
+
+def exact_name(pattern: str) -> str:
+    """The name a non-glob pattern stands for (``literal:`` removed)."""
+    return pattern.removeprefix(LITERAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +59,7 @@ class NameMatcher:
         joined = "|".join(f"(?:{fnmatch.translate(p)})" for p in globs)
         return cls(
             patterns,
-            frozenset(p for p in patterns if not is_glob(p)),
+            frozenset(exact_name(p) for p in patterns if not is_glob(p)),
             re.compile(joined) if globs else None,
         )
 
@@ -65,7 +73,7 @@ class NameMatcher:
         """Which pattern matched (for explanations)."""
         if name in self.exact:
             return name
-        return next((p for p in self.patterns if fnmatch.fnmatchcase(name, p)), None)
+        return next((p for p in self.patterns if is_glob(p) and fnmatch.fnmatchcase(name, p)), None)
 
 
 def _optional_matcher(patterns: list[str]) -> NameMatcher | None:
@@ -232,7 +240,7 @@ class _NameIndex:
             if len(prefix) not in self.prefix_lengths:
                 self.prefix_lengths = tuple(sorted({*self.prefix_lengths, len(prefix)}))
         else:
-            self.exact.setdefault(pattern, []).append(rule)
+            self.exact.setdefault(exact_name(pattern), []).append(rule)
 
     def lookup(self, name: str, into: list[list[Rule]]) -> None:
         found = self.exact.get(name)
