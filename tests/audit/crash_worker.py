@@ -2,8 +2,9 @@
 
 Asks (through the default, durable ``Client()``) to run a high-risk transfer under
 a fixed idempotency key, waiting for a reviewer. The body appends one line to
-``marker``; in mode ``hang`` it then hangs, so the test can kill it mid-action.
-Prints ``RAN`` or the refusal's class name.
+``marker``; in mode ``hang`` it then hangs, so the test can kill it mid-action;
+in mode ``reported`` it hangs just after the guard has reported the outcome (which
+may still be queued for commit). Prints ``RAN`` or the refusal's class name.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def main(marker: str, mode: str) -> None:
                 print("RAN", flush=True)
                 if mode == "hang":
                     time.sleep(600)
+            if mode == "reported":
+                print("REPORTED", flush=True)
+                time.sleep(600)
         except DecisionError as refused:
             print(type(refused).__name__, flush=True)
 

@@ -98,3 +98,32 @@ def test_killed_during_the_action_does_not_run_it_again(db, tmp_path):
     assert _runs(tmp_path) == 1
     assert store.get(pending.decision_id).consumed_at is not None
     _verify(db)
+
+
+def test_killed_with_an_outcome_in_flight_loses_at_most_that_outcome(db, tmp_path):
+    """The outcome of a call is committed with the writer's next transaction or within
+    a short delay: a kill -9 in between loses that record, never the decision, its
+    use, or the chain's integrity."""
+    store = db.open()
+    agent = _start(db, tmp_path, mode="reported")
+    _wait_for(lambda: store.find_by_idempotency_key(KEY) is not None)
+    pending = store.find_by_idempotency_key(KEY)
+    CliRunner().invoke(
+        app,
+        ["approvals", "approve", pending.approval_id, "--reviewer", "alice", *db.cli_options],
+    )
+    _wait_for(lambda: _runs(tmp_path) == 1)
+    assert agent.stdout is not None
+    assert agent.stdout.readline().strip() == "RAN"
+    assert agent.stdout.readline().strip() == "REPORTED"
+    _kill(agent)  # the outcome may still have been queued
+
+    kinds = [r.kind for r in store.audit_records() if r.decision_id == pending.decision_id]
+    assert kinds[:3] == ["decision", "review", "consume"]
+    assert kinds[3:] in ([], ["outcome"])
+    assert store.get(pending.decision_id).consumed_at is not None
+    restarted = _start(db, tmp_path)
+    out, err = restarted.communicate(timeout=120)
+    assert out.strip() == "ApprovalConsumed", err
+    assert _runs(tmp_path) == 1
+    _verify(db)

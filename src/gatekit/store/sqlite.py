@@ -7,6 +7,11 @@ past it the write raises, and the client fails closed. ``synchronous=NORMAL``
 (the default here) survives a process crash; a power loss may drop the last
 commits. Use ``synchronous="full"`` to trade speed for that.
 
+WAL checkpoints stay off the gated call's path: automatic checkpoints (which
+the committing call would run) are off, and a background thread runs a passive
+checkpoint every ``checkpoint_interval`` seconds, on its own connection, so
+the WAL stays bounded without any call waiting for it.
+
 Decisions and audit records are nobody else's business: a data directory
 created here is 0700, and the database, its ``-wal``/``-shm`` files and the
 setup lock are 0600. Existing files and directories keep their modes.
@@ -67,6 +72,7 @@ class SqliteStore(SqlStore):
         *,
         busy_timeout: float = 30.0,
         synchronous: Synchronous = "normal",
+        checkpoint_interval: float = 1.0,
     ) -> None:
         self.path = Path(path)
         try:
@@ -83,6 +89,7 @@ class SqliteStore(SqlStore):
             raise BackendError(
                 f"cannot open the gatekit database {self.path}: {_reason(exc)}"
             ) from exc
+        self._checkpointer = _WalCheckpointer(self.path, checkpoint_interval)
 
     def _open(self, busy_timeout: float, synchronous: Synchronous) -> None:
         _create_private_file(self.path)
@@ -98,6 +105,7 @@ class SqliteStore(SqlStore):
                 with self._write() as cur:
                     migrate(cur)
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
         except BaseException:
             self._db.close()
             raise
@@ -124,8 +132,37 @@ class SqliteStore(SqlStore):
             yield self._db.cursor()
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock:
             self._db.close()
+
+
+class _WalCheckpointer:
+    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` every ``interval`` seconds in a daemon
+    thread with its own connection: it never waits for a writer, and no writer waits
+    for it."""
+
+    def __init__(self, path: Path, interval: float) -> None:
+        self._path = path
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="gatekit-wal-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, timeout=0, isolation_level=None)
+        try:
+            while not self._stopped.wait(self._interval):
+                with suppress(sqlite3.Error):  # busy or locked: the next round tries again
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
 
 
 def _reason(exc: BaseException) -> str:
