@@ -3,8 +3,11 @@
     uv run --no-sync python bench/bench_overhead.py [--calls 20000] [--no-postgres]
 
 A gated call = ``client.intercept`` on a low-risk function: client decide (DLP,
-digest), decision + audit record committed, function body, outcome + audit
-record committed. Overhead = gated latency minus the bare call, p50/p99.
+digest), decision + audit record committed (with the previous call's outcome
+record: one commit per call), function body, outcome queued. Overhead = gated
+latency minus the bare call, p50/p99. For scale, one bare SQLite WAL
+insert+commit of a 1 KB row on the same disk; and durable gated calls from 8
+threads at once (calls per second).
 SQLite runs with WAL and synchronous=NORMAL (durable against a process crash;
 a power loss may drop the last commits). PostgreSQL is started from the Debian
 binaries with its default durability (fsync on, synchronous_commit on).
@@ -15,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +29,7 @@ from pathlib import Path
 
 from gatekit import Action, Client, DecisionRequest, LocalBackend, Outcome, Settings
 from gatekit.audit import AuditLog, load_public_keys, verify
-from gatekit.store import Store
+from gatekit.store import MemoryStore, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,11 +58,53 @@ def bare(x: int) -> int:
 def gated_overhead(label: str, backend: LocalBackend, calls: int, bare_p50: float) -> None:
     client = Client(backend, agent_id="bench-agent")
     gated = client.intercept(bare, tool="bench_read", risk_level="low", operation_class="read")
-    p50, p99 = _percentiles(_time_calls(gated, calls))
+    samples = _time_calls(gated, calls)
+    p50, p99 = _percentiles(samples)
+    rate = len(samples) / (sum(samples) / 1e9)
     print(
-        f"{label:<34} gated p50 {p50:8.1f} µs  p99 {p99:8.1f} µs   "
-        f"overhead p50 {p50 - bare_p50:8.1f} µs  p99 {p99 - bare_p50:8.1f} µs"
+        f"{label:<34} gated p50 {p50:8.1f} µs  p99 {p99:8.1f} µs  "
+        f"overhead p50 {p50 - bare_p50:8.1f} µs  {rate:9,.0f} calls/s"
     )
+
+
+def threaded(label: str, backend: LocalBackend, calls: int, threads: int = 8) -> None:
+    """Gated calls from ``threads`` threads at once: total calls per second."""
+    client = Client(backend, agent_id="bench-agent")
+    gated = client.intercept(bare, tool="bench_read", risk_level="low", operation_class="read")
+    per_thread = max(1, calls // threads)
+
+    def work() -> None:
+        for i in range(per_thread):
+            gated(i)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    print(f"{label:<34} {threads} threads: {per_thread * threads / elapsed:10,.0f} gated calls/s")
+
+
+def bare_sqlite_insert(calls: int) -> None:
+    """One INSERT + COMMIT of a 1 KB row in WAL mode, synchronous=NORMAL: the floor."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = sqlite3.connect(Path(tmp) / "bare.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+        row = "x" * 1024
+
+        def insert(i: int) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t (body) VALUES (?)", (row,))
+            db.execute("COMMIT")
+            return i
+
+        p50, p99 = _percentiles(_time_calls(insert, calls))
+        db.close()
+    print(f"{'bare SQLite insert+commit (1 KB)':<34} p50 {p50:8.1f} µs  p99 {p99:8.1f} µs")
 
 
 def engine_only(label: str, backend: LocalBackend, calls: int) -> None:
@@ -102,8 +149,16 @@ def verify_speed(label: str, store: Store, keys_dir: Path) -> None:
 
 def run_sqlite(calls: int, verify_records: int, bare_p50: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        full = LocalBackend.from_settings(
+            Settings(data_dir=Path(tmp) / "full", sqlite_synchronous="full")
+        )
+        gated_overhead("SQLite (WAL, synchronous=FULL)", full, calls // 4, bare_p50)
+        threaded("SQLite (synchronous=FULL)", full, calls // 4)
+        full.close()
+    with tempfile.TemporaryDirectory() as tmp:
         backend = LocalBackend.from_settings(Settings(data_dir=Path(tmp)))
         gated_overhead("SQLite (WAL, synchronous=NORMAL)", backend, calls, bare_p50)
+        threaded("SQLite", backend, calls)
         engine_only("SQLite", backend, calls)
         _fill(backend.store, "bench-fill", max(0, verify_records - 2 * calls))
         backend.close()
@@ -153,7 +208,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {load} (timings are wall-clock)")
     bare_p50, bare_p99 = _percentiles(_time_calls(bare, args.calls))
     print(f"{'bare call':<34} p50 {bare_p50:8.2f} µs  p99 {bare_p99:8.2f} µs")
-    memory = LocalBackend()
+    bare_sqlite_insert(args.calls)
+    memory = LocalBackend(store=MemoryStore())
     gated_overhead("in-memory store (no durability)", memory, args.calls, bare_p50)
     engine_only("in-memory store", memory, args.calls)
     run_sqlite(args.calls, args.verify_records, bare_p50)
