@@ -94,10 +94,8 @@ class SqlStore:
                 ),
             )
             inserted = cur.rowcount == 1
-            if inserted and audit is not None:
-                self._append(cur, audit)
-            for event in also:
-                self._append(cur, event)
+            written = [audit] if inserted and audit is not None else []
+            self._append(cur, *written, *also)
         if inserted:
             return decision
         # Lost the race for the idempotency key: the winner's row is committed now.
@@ -250,10 +248,35 @@ class SqlStore:
 
     # -- the audit log -------------------------------------------------------------
 
-    def _append(self, cur: Any, event: AuditEvent) -> AuditRecord:
-        """Seal ``event`` after its writer's head, in the caller's transaction."""
+    def _append(self, cur: Any, *events: AuditEvent) -> builtins.list[AuditRecord]:
+        """Seal ``events`` after their writers' heads, in the caller's transaction: one
+        head read and one head write per writer, however many records."""
+        records: builtins.list[AuditRecord] = []
+        for writer_id in dict.fromkeys(event.writer_id for event in events):
+            seq, prev = self._head_for_update(cur, writer_id)
+            for event in (e for e in events if e.writer_id == writer_id):
+                seq += 1
+                record = event.seal(seq, prev)
+                prev = record.hash
+                records.append(record)
+            cur.execute(
+                self._q("UPDATE audit_heads SET seq = ?, hash = ? WHERE writer_id = ?"),
+                (seq, prev, writer_id),
+            )
+        cur.executemany(
+            self._q(
+                f"INSERT INTO audit_records ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            [
+                (r.writer_id, r.seq, r.record_id, r.at, r.kind, r.decision_id, r.body, r.hash)
+                for r in records
+            ],
+        )
+        return records
+
+    def _head_for_update(self, cur: Any, writer_id: str) -> tuple[int, str]:
         head_sql = self._q(f"SELECT seq, hash FROM audit_heads WHERE writer_id = ?{self.lock_rows}")
-        cur.execute(head_sql, (event.writer_id,))
+        cur.execute(head_sql, (writer_id,))
         head = cur.fetchone()
         if head is None:
             cur.execute(
@@ -261,35 +284,15 @@ class SqlStore:
                     "INSERT INTO audit_heads (writer_id, seq, hash) VALUES (?, 0, ?)"
                     " ON CONFLICT DO NOTHING"
                 ),
-                (event.writer_id, GENESIS),
+                (writer_id, GENESIS),
             )
-            cur.execute(head_sql, (event.writer_id,))
+            cur.execute(head_sql, (writer_id,))
             head = cur.fetchone()
-        record = event.seal(int(head[0]) + 1, head[1])
-        cur.execute(
-            self._q(
-                f"INSERT INTO audit_records ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            (
-                record.writer_id,
-                record.seq,
-                record.record_id,
-                record.at,
-                record.kind,
-                record.decision_id,
-                record.body,
-                record.hash,
-            ),
-        )
-        cur.execute(
-            self._q("UPDATE audit_heads SET seq = ?, hash = ? WHERE writer_id = ?"),
-            (record.seq, record.hash, record.writer_id),
-        )
-        return record
+        return int(head[0]), str(head[1])
 
     def append_audit(self, *events: AuditEvent) -> builtins.list[AuditRecord]:
         with self._write() as cur:
-            return [self._append(cur, event) for event in events]
+            return self._append(cur, *events)
 
     def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:
         rows = self._all(
