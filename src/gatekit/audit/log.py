@@ -12,10 +12,10 @@ import logging
 import socket
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from gatekit._ids import new_id
 from gatekit.audit._keys import Signer
 from gatekit.audit._records import AuditEvent, ChainHead, Checkpoint, checkpoint_body
 
@@ -58,11 +58,17 @@ class AuditLog:
         self._timer: threading.Timer | None = None
 
     def event(
-        self, kind: str, decision_id: str | None, data: dict[str, Any], at: datetime
+        self,
+        kind: str,
+        decision_id: str | None,
+        data: dict[str, Any],
+        at: datetime,
+        *,
+        record_id: str | None = None,
     ) -> AuditEvent:
         return AuditEvent(
             writer_id=self.writer_id,
-            record_id=f"rec_{uuid.uuid4().hex}",
+            record_id=record_id or new_id("rec"),
             kind=kind,
             at=iso(at),
             decision_id=decision_id,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from gatekit._exceptions import (
     ValidationError,
 )
 from gatekit._identity import canonical_identity, same_identity
+from gatekit._ids import new_id
 from gatekit._models import Check, CheckOutcome, Decision, DecisionRequest, Outcome, Status, Verdict
 from gatekit._settings import Settings
 from gatekit.audit import AuditLog, KeyRing
@@ -56,10 +56,6 @@ _STATUS_FOR_VERDICT = {
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 def as_policy(
@@ -196,8 +192,8 @@ class Engine:
             decision.decision_id,
             audit_events.decision_data(decision, request.action),
             decision.created_at,
+            record_id=decision.record_id,
         )
-        decision = decision.model_copy(update={"record_id": event.record_id})
         outcomes = self._outcomes.take()  # they ride along: one commit per gated call
         try:
             stored = self.store.create(decision, request.action, audit=event, also=outcomes)
@@ -218,7 +214,12 @@ class Engine:
             evaluation = evaluate(self.policy, request.for_policy())
         preview = self._new_decision(request, evaluation)
         return preview.model_copy(
-            update={"decision_id": _new_id("preview"), "approval_id": None, "expires_at": None}
+            update={
+                "decision_id": new_id("preview"),
+                "record_id": None,
+                "approval_id": None,
+                "expires_at": None,
+            }
         )
 
     def _open_review(self, request: DecisionRequest) -> Decision | None:
@@ -234,8 +235,10 @@ class Engine:
         status = _STATUS_FOR_VERDICT[evaluation.verdict]
         now = self._now()
         needs_review = status is Status.PENDING_REVIEW
-        return Decision(
-            decision_id=_new_id("dec"),
+        # Every value here is the engine's own and already typed: no validation pass.
+        return Decision.model_construct(
+            decision_id=new_id("dec"),
+            record_id=new_id("rec"),
             status=status,
             reason=evaluation.reason,
             tool=request.action.tool,
@@ -243,12 +246,16 @@ class Engine:
             created_at=now,
             rule_ids=list(evaluation.rule_ids),
             checks=list(evaluation.checks),
-            approval_id=_new_id("apr") if needs_review else None,
+            approval_id=new_id("apr") if needs_review else None,
             expires_at=now + self._approval_ttl if needs_review else None,
             retry_after=evaluation.retry_after,
             trust_level=evaluation.trust_level,
             idempotency_key=request.action.idempotency_key,
             review_key=request.review_key if needs_review else None,
+            reviewer=None,
+            review_comment=None,
+            consumed_at=None,
+            failed_open=False,
         )
 
     def get_decision(self, decision_id: str) -> Decision:
