@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="…or when this many seconds passed since the last one."
     )
+    audit_witness: Path | None = Field(
+        default=None,
+        description="Also keep the audit witness here, ideally on another system.",
+    )
     audit_retention_days: float | None = Field(
         default=None, gt=0, description="`gatekit audit prune` drops records older than this."
     )

@@ -58,6 +58,7 @@ def test_constructor_arguments_and_variables_are_one_set_of_settings(tmp_path):
         "writer_id": "writer-a",
         "audit_checkpoint_records": 10,
         "audit_checkpoint_seconds": 5.0,
+        "audit_witness": tmp_path / "witness-copy.json",
         "audit_retention_days": 30.0,
         "separation_of_duties": False,
     }

@@ -1,8 +1,10 @@
 """The audit log: hash-chained records, signed checkpoints, offline verification.
 
 Every decision, review, consumption and outcome becomes a record in its
-writer's chain, committed with the state change. ``verify`` needs only the
-public keys; ``gatekit audit verify`` is its command-line form.
+writer's chain, committed with the state change. Signed checkpoints are also
+written to a witness file outside the database, so a truncated or rolled-back
+database is detected. ``verify`` needs only the trusted public keys (and the
+witness); ``gatekit audit verify`` is its command-line form.
 """
 
 from gatekit.audit._keys import KeyRing, Signer, load_public_keys
@@ -10,6 +12,7 @@ from gatekit.audit._records import AuditEvent, AuditRecord, ChainHead, Checkpoin
 from gatekit.audit.log import AuditLog
 from gatekit.audit.retention import prune
 from gatekit.audit.verify import AuditSource, Problem, Report, verify
+from gatekit.audit.witness import Witness, WitnessState, read_witness
 
 __all__ = [
     "AuditEvent",
@@ -22,7 +25,10 @@ __all__ = [
     "Problem",
     "Report",
     "Signer",
+    "Witness",
+    "WitnessState",
     "load_public_keys",
     "prune",
+    "read_witness",
     "verify",
 ]

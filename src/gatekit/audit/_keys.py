@@ -1,9 +1,20 @@
 """Ed25519 signing keys for checkpoints: generated on first use, rotated on demand.
 
 A key directory holds ``<key_id>.key`` (private, PEM, mode 0600), ``<key_id>.pub``
-(public, PEM) and ``active`` (the id of the key that signs now). Rotation adds a
-key and switches ``active``; old public keys stay, so old checkpoints still verify.
-Verification needs only ``.pub`` files.
+(public, PEM), ``active`` (the id of the key that signs now) and ``trusted.json``,
+the trust file: the id and public key of every key gatekit itself created here.
+Rotation adds a key and switches ``active``; old keys stay trusted, so old
+checkpoints still verify. Verification needs only public keys.
+
+Verification trusts the keys in the trust file (or keys named explicitly), never
+whatever ``.pub`` happens to lie in the directory: a planted public key must not
+vouch for checkpoints its owner signed. A key directory from before the trust file
+gets one listing the keys whose private half is there, i.e. the keys gatekit made.
+
+Signatures prove who signed, not that nothing was re-signed: whoever holds the
+private key can truncate the log and sign a new checkpoint over what is left. The
+audit witness (``gatekit.audit.witness``) and copies of it, or of exported
+checkpoints, kept on another system are what catch that.
 
 Whoever can write the directory can swap the signing key or plant a public key,
 and a key others can read is no longer private; fixing the modes afterwards would
@@ -25,8 +36,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gatekit._exceptions import ConfigurationError
+from gatekit.audit._files import exclusive, read_json, write_private_json
 
 _RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+_PUBLIC_PEM = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+TRUST_FILE = "trusted.json"
+_TRUST_FORMAT = "gatekit-trusted-keys"
 
 
 def key_id_of(public_key: Ed25519PublicKey) -> str:
@@ -59,7 +74,9 @@ class KeyRing:
             active = self.directory / "active"
             if not active.exists():
                 return self._generate()
-            return Signer(self._load_private(active.read_text().strip()))
+            signer = Signer(self._load_private(active.read_text().strip()))
+            self._ensure_trust_file()
+            return signer
 
     def rotate(self) -> Signer:
         """Make a new key the active one; earlier public keys remain for verification."""
@@ -67,9 +84,42 @@ class KeyRing:
             self._refuse_shared_directory()
             return self._generate()
 
+    @property
+    def trust_file(self) -> Path:
+        return self.directory / TRUST_FILE
+
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The keys to trust: those in the trust file, else those gatekit made here."""
         self._refuse_shared_directory()
-        return load_public_keys([self.directory])
+        if self.trust_file.exists():
+            return read_trust_file(self.trust_file)
+        return self._keys_made_here()
+
+    def _keys_made_here(self) -> dict[str, Ed25519PublicKey]:
+        """Public halves of the private keys in the directory: a planted ``.pub`` has none."""
+        keys: dict[str, Ed25519PublicKey] = {}
+        for path in sorted(self.directory.glob("*.key")):
+            public = self._load_private(path.stem).public_key()
+            keys[key_id_of(public)] = public
+        return keys
+
+    def _ensure_trust_file(self) -> None:
+        """Key directories made before the trust file existed get one, once."""
+        if self.trust_file.exists():
+            return
+        with exclusive(self.trust_file):
+            if not self.trust_file.exists():
+                write_private_json(self.trust_file, _trust_document(self._keys_made_here()))
+
+    def _trust(self, key_id: str, key: Ed25519PublicKey) -> None:
+        with exclusive(self.trust_file):
+            trusted = (
+                read_trust_file(self.trust_file)
+                if self.trust_file.exists()
+                else self._keys_made_here()
+            )
+            trusted[key_id] = key
+            write_private_json(self.trust_file, _trust_document(trusted))
 
     def _refuse_shared_directory(self) -> None:
         try:
@@ -117,10 +167,9 @@ class KeyRing:
             serialization.NoEncryption(),
         )
         _write_private(self.directory / f"{signer.key_id}.key", pem)
-        public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        public_pem = key.public_key().public_bytes(*_PUBLIC_PEM)
         (self.directory / f"{signer.key_id}.pub").write_bytes(public_pem)
+        self._trust(signer.key_id, key.public_key())  # before ``active`` names it
         # Write-then-rename so a crash never leaves ``active`` naming a missing key; the
         # temporary name is this key's own, as processes starting at once race here.
         pointer = self.directory / f"active.{signer.key_id}.tmp"
@@ -137,17 +186,74 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def load_public_keys(paths: list[Path]) -> dict[str, Ed25519PublicKey]:
-    """Public keys by key id, from ``.pub`` files or directories holding them."""
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.glob("*.pub")) if path.is_dir() else [path])
+    """Public keys by key id, from what the caller names: ``.pub`` files, trust files
+    (``.json``), or directories: a directory's trust file when it has one, else every
+    ``.pub`` in it (the caller chose that directory)."""
     keys: dict[str, Ed25519PublicKey] = {}
-    for file in files:
-        key = serialization.load_pem_public_key(file.read_bytes())
-        if not isinstance(key, Ed25519PublicKey):
-            raise ConfigurationError(f"{file} is not an Ed25519 public key")
-        keys[key_id_of(key)] = key
+    for path in paths:
+        if path.is_dir():
+            trust = path / TRUST_FILE
+            if trust.exists():
+                keys.update(read_trust_file(trust))
+            else:
+                for file in sorted(path.glob("*.pub")):
+                    keys.update(_read_public_pem(file))
+        elif path.suffix == ".json":
+            keys.update(read_trust_file(path))
+        else:
+            keys.update(_read_public_pem(path))
     return keys
+
+
+def _read_public_pem(file: Path) -> dict[str, Ed25519PublicKey]:
+    key = _public_key(file.read_bytes(), file)
+    return {key_id_of(key): key}
+
+
+def _public_key(pem: bytes, origin: Path) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        raise ConfigurationError(f"{origin}: not a PEM public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigurationError(f"{origin}: not an Ed25519 public key")
+    return key
+
+
+def read_trust_file(path: Path) -> dict[str, Ed25519PublicKey]:
+    """The keys a trust file lists; each must hash to the id it is listed under."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigurationError(
+            f"the audit trust file {path} is writable by other users (mode {mode:04o}), "
+            f"so it cannot be trusted: run `chmod go-w {path}`"
+        )
+    try:
+        document = read_json(path)
+        listed = document["keys"] if document.get("format") == _TRUST_FORMAT else None
+    except (ValueError, AttributeError, KeyError):
+        listed = None
+    if not isinstance(listed, dict):
+        raise ConfigurationError(f"{path} is not a gatekit trust file")
+    keys: dict[str, Ed25519PublicKey] = {}
+    for key_id, entry in listed.items():
+        pem = entry.get("public_key") if isinstance(entry, dict) else None
+        key = _public_key(str(pem).encode(), path)
+        if key_id_of(key) != key_id:
+            raise ConfigurationError(f"{path}: key {key_id!r} is listed with another key's data")
+        keys[key_id] = key
+    return keys
+
+
+def _trust_document(keys: dict[str, Ed25519PublicKey]) -> dict[str, object]:
+    return {
+        "format": _TRUST_FORMAT,
+        "version": 1,
+        "keys": {
+            key_id: {"public_key": key.public_bytes(*_PUBLIC_PEM).decode()}
+            for key_id, key in sorted(keys.items())
+        },
+    }
 
 
 def signature_valid(key: Ed25519PublicKey, signature_hex: str, message: bytes) -> bool:

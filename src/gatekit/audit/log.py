@@ -4,26 +4,46 @@ Records are appended by the store inside the same transaction as the state
 change they describe (so a decision is never committed without its record).
 Checkpoints are signed here, every ``checkpoint_every`` records or
 ``checkpoint_interval`` seconds, and on ``close()`` — never on every call.
+
+With a ``witness``, each checkpoint is also written outside the database, the
+process's session is registered there at start and closed by the final
+checkpoint, and a database behind the witness is refused at construction
+(see ``gatekit.audit.witness``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gatekit._ids import new_id
 from gatekit.audit._keys import Signer
-from gatekit.audit._records import AuditEvent, ChainHead, Checkpoint, checkpoint_body
+from gatekit.audit._records import (
+    AuditEvent,
+    AuditRecord,
+    ChainHead,
+    Checkpoint,
+    checkpoint_body,
+)
+from gatekit.audit.witness import Witness
 
 logger = logging.getLogger("gatekit.audit")
 
 
 class CheckpointStore(Protocol):
     def audit_head(self, writer_id: str) -> ChainHead | None: ...
+    def audit_heads(self) -> list[ChainHead]: ...
+    def audit_checkpoints(self, writer_id: str | None = None) -> list[Checkpoint]: ...
+    def audit_records(
+        self, writer_id: str | None = None, after_seq: int = 0
+    ) -> Iterator[AuditRecord]: ...
     def add_checkpoint(self, checkpoint: Checkpoint) -> bool: ...
 
 
@@ -46,6 +66,7 @@ class AuditLog:
         signer: Signer | None = None,
         checkpoint_every: int = 1000,
         checkpoint_interval: float = 60.0,
+        witness: Witness | None = None,
     ) -> None:
         self.store = store
         self.writer_id = writer_id or default_writer_id()
@@ -56,6 +77,20 @@ class AuditLog:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._timer: threading.Timer | None = None
+        self.witness = witness
+        self._session_id = uuid.uuid4().hex
+        if witness is not None:
+            witness.check_database(store)  # before anything is written on top of it
+            self._open_session(witness)
+
+    def _open_session(self, witness: Witness) -> None:
+        try:
+            witness.open_session(self.writer_id, self._session_id)
+        except Exception:
+            # One file may have taken it: a session that never ran must not look crashed.
+            with contextlib.suppress(Exception):
+                witness.record(self.writer_id, None, ended={self._session_id})
+            raise
 
     def event(
         self,
@@ -107,14 +142,34 @@ class AuditLog:
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the current head of this writer's chain (None if nothing new)."""
-        if self.signer is None:
-            return None
+        checkpoint, new = self._sign_and_witness(closing=False)
+        return checkpoint if new else None
+
+    def _sign_and_witness(self, *, closing: bool) -> tuple[Checkpoint | None, bool]:
+        """Sign the head, store the checkpoint and hand it to the witness.
+
+        Returns the checkpoint (also when another process had signed that position
+        already: the witness still needs one covering the head) and whether it was new.
+        """
         with self._lock:
             self._since_checkpoint = 0
             self._last_checkpoint = time.monotonic()
+        # Sessions found dead before the head is read wrote nothing after it, so the
+        # checkpoint covers them and the witness may count them as closed.
+        ended = self.witness.ended_sessions(self.writer_id) if self.witness else set()
+        if closing:
+            ended.add(self._session_id)
+        checkpoint, new = self._sign_head()
+        if self.witness is not None and (checkpoint is not None or ended):
+            self.witness.record(self.writer_id, checkpoint, ended=ended)
+        return checkpoint, new
+
+    def _sign_head(self) -> tuple[Checkpoint | None, bool]:
+        if self.signer is None:
+            return None, False
         head = self.store.audit_head(self.writer_id)
         if head is None or head.seq == 0:
-            return None
+            return None, False
         at = iso(datetime.now(UTC))
         body = checkpoint_body(head.writer_id, head.seq, head.hash, at, self.signer.key_id)
         checkpoint = Checkpoint(
@@ -126,12 +181,13 @@ class AuditLog:
             body=body.decode(),
             signature=self.signer.sign(body),
         )
-        return checkpoint if self.store.add_checkpoint(checkpoint) else None
+        return checkpoint, self.store.add_checkpoint(checkpoint)
 
     def close(self) -> None:
-        """Sign what was written since the last checkpoint (clean shutdown)."""
+        """Sign what was written since the last checkpoint, and tell the witness this
+        session ended cleanly (its final checkpoint covers everything it wrote)."""
         with self._lock:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
-        self.checkpoint()
+        self._sign_and_witness(closing=True)

@@ -1,4 +1,5 @@
-"""``gatekit audit``: verify, export, follow, prune the audit log; rotate the signing key."""
+"""``gatekit audit``: verify, export, follow, prune the audit log; show or export its
+latest checkpoints; rotate the signing key."""
 
 from __future__ import annotations
 
@@ -11,14 +12,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
 from rich.text import Text
 
-from gatekit.audit import AuditRecord, KeyRing, load_public_keys, prune, verify
+from gatekit._settings import Settings
+from gatekit.audit import AuditRecord, KeyRing, Problem, load_public_keys, prune, verify
 from gatekit.audit.export import JsonlSource, export_jsonl
-from gatekit.audit.verify import AuditSource
+from gatekit.audit.witness import (
+    WITNESS_FILE,
+    WitnessState,
+    checkpoints_as_witness,
+    read_witness,
+    write_witness,
+)
 from gatekit.cli._common import (
     App,
     DatabaseUrl,
@@ -42,43 +51,133 @@ def verify_command(
     input_file: Annotated[
         Path | None, typer.Option("--input", help="Verify an exported JSONL file instead.")
     ] = None,
-    public_key: Annotated[
+    key: Annotated[
         list[Path] | None,
         typer.Option(
+            "--key",
             "--public-key",
             "-k",
-            help="Trusted .pub file or directory, repeatable (default: <data-dir>/keys)",
+            help="Trust this .pub, trust file or key directory, repeatable "
+            "(default: the trust file <data-dir>/keys/trusted.json)",
+        ),
+    ] = None,
+    witness: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--witness",
+            help="Compare with this audit witness or exported checkpoints, repeatable "
+            "(default: <data-dir>/audit-witness.json and GATEKIT_AUDIT_WITNESS)",
         ),
     ] = None,
     strict: Annotated[
-        bool, typer.Option(help="Also fail when records after the last checkpoint are unsigned.")
+        bool,
+        typer.Option(
+            help="Fail unless the log is proven complete: every record signed, every "
+            "writer closed cleanly and known to a witness."
+        ),
     ] = False,
 ) -> None:
-    """Check every chain offline; exit 1 naming the first bad record."""
+    """Check every chain offline, against the audit witness; exit 1 naming the first problem."""
     config = settings(data_dir, database_url)
-    key_paths = public_key or [config.data_dir / "keys"]
-    keys = load_public_keys([p for p in key_paths if p.exists()])
-    if not keys:
-        fail(f"no public keys found in {', '.join(map(str, key_paths))}")
-    source: AuditSource = JsonlSource(input_file) if input_file else existing_store(config)
+    keys = _trusted_keys(config, key)
+    witnesses = _witnesses(config, witness, exported=input_file is not None)
     started = time.perf_counter()
-    report = verify(source, keys)
+    if input_file is not None:
+        report = verify(JsonlSource(input_file), keys, witnesses=witnesses, strict=strict)
+    else:
+        store = existing_store(config)
+        try:
+            report = verify(store, keys, witnesses=witnesses, strict=strict)
+        finally:
+            store.close()
     elapsed = time.perf_counter() - started
+    warnings = [w for w in report.warnings if w is not report.problem]
     if report.problem is not None:
-        error_console().print(f"[red]FAILED[/red] {escape(str(report.problem))}")
+        # soft_wrap: paths and ids stay whole, for copying; the terminal wraps the line
+        error_console().print(f"[red]FAILED[/red] {escape(str(report.problem))}", soft_wrap=True)
+        _print_warnings(warnings)
         raise typer.Exit(1)
-    out = console()
-    out.print(
+    console().print(
         f"[green]OK[/green] {report.records} records in {report.chains} chain(s), "
-        f"{report.checkpoints} signed checkpoint(s), {elapsed:.3f} s"
+        f"{report.checkpoints} signed checkpoint(s), {len(witnesses)} witness(es), "
+        f"{elapsed:.3f} s"
     )
-    for writer_id, count in sorted(report.unsigned.items()):
-        out.print(
-            f"[yellow]note[/yellow] writer {escape(repr(writer_id))}: {count} record(s) after "
-            "the last checkpoint are chained but not yet signed"
+    _print_warnings(warnings)
+
+
+def _print_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings:
+        _print_warning(str(warning))
+
+
+def _print_warning(message: str) -> None:
+    error_console().print(f"[yellow]WARNING[/yellow] {escape(message)}", soft_wrap=True)
+
+
+def _trusted_keys(config: Settings, paths: list[Path] | None) -> dict[str, Ed25519PublicKey]:
+    """Only keys the user names, or the ones gatekit listed in its trust file: never
+    whatever ``.pub`` files lie around in the data dir."""
+    if paths:
+        for path in paths:
+            if not path.exists():
+                fail(f"no key file or directory at {path}")
+        keys, where = load_public_keys(paths), ", ".join(map(str, paths))
+    else:
+        ring = KeyRing(config.data_dir / "keys")
+        keys = ring.public_keys() if ring.directory.is_dir() else {}
+        where = str(ring.trust_file)
+    if not keys:
+        fail(f"no trusted public keys in {where}; name them with --key")
+    return keys
+
+
+def _witnesses(config: Settings, paths: list[Path] | None, *, exported: bool) -> list[WitnessState]:
+    if paths:
+        for path in paths:
+            if not path.exists():
+                fail(f"no audit witness at {path}")
+        return [read_witness(path) for path in paths]
+    if exported:  # the data dir's witness has moved on since the export: compare only if asked
+        return []
+    defaults = [config.data_dir / WITNESS_FILE]
+    defaults += [config.audit_witness] if config.audit_witness is not None else []
+    for path in defaults:
+        if not path.exists():
+            _print_warning(f"no audit witness at {path}")
+    return [read_witness(path) for path in defaults if path.exists()]
+
+
+@app.command("checkpoints")
+def checkpoints_command(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write them to this file instead, to keep on another system and "
+            "verify against later (verify --witness FILE).",
+        ),
+    ] = None,
+) -> None:
+    """Show the latest signed checkpoint of every writer, or export them."""
+    store = existing_store(settings(data_dir, database_url))
+    try:
+        latest = checkpoints_as_witness(export or Path("-"), store.audit_checkpoints())
+    finally:
+        store.close()
+    if export is not None:
+        write_witness(latest)
+        error_console().print(
+            f"latest checkpoints of {len(latest.writers)} writer(s) written to {export}",
+            markup=False,
         )
-    if strict and report.unsigned:
-        raise typer.Exit(1)
+        return
+    out = console()
+    for writer_id, entry in sorted(latest.writers.items()):
+        cp = entry.checkpoint
+        assert cp is not None  # built from checkpoints
+        out.print(f"{writer_id}  seq {cp.seq}  {_when(cp.at)}  key {cp.key_id}", markup=False)
 
 
 @app.command("export")

@@ -20,7 +20,7 @@ from gatekit._identity import canonical_identity, same_identity
 from gatekit._ids import new_id
 from gatekit._models import Check, CheckOutcome, Decision, DecisionRequest, Outcome, Status, Verdict
 from gatekit._settings import Settings
-from gatekit.audit import AuditLog, KeyRing
+from gatekit.audit import AuditLog, KeyRing, Witness
 from gatekit.audit import events as audit_events
 from gatekit.audit._records import AuditEvent, AuditRecord
 from gatekit.engine.outcomes import OutcomeQueue, RecentIds
@@ -149,8 +149,8 @@ class Engine:
     ) -> Engine:
         """The engine ``GATEKIT_*`` settings describe, with these parts given instead:
         by default durable state in SQLite under ``data_dir`` (or PostgreSQL at
-        ``database_url``) with a signed audit log, and the settings' policy file
-        (or the default policy)."""
+        ``database_url``) with a signed, witnessed audit log (a database older than
+        its witness is refused), and the settings' policy file (or the default policy)."""
         if store is None:
             store = open_store(settings)
             try:
@@ -160,8 +160,9 @@ class Engine:
                     signer=KeyRing(settings.data_dir / "keys").signer(),
                     checkpoint_every=settings.audit_checkpoint_records,
                     checkpoint_interval=settings.audit_checkpoint_seconds,
+                    witness=Witness.in_data_dir(settings.data_dir, also=settings.audit_witness),
                 )
-            except BaseException:  # e.g. a refused keys directory: leave nothing open
+            except BaseException:  # a refused keys directory, a database behind its witness…
                 store.close()
                 raise
         return cls(
