@@ -37,7 +37,6 @@ EXPECTED_PUBLIC_NAMES = [
     "RiskLevel",
     "Settings",
     "Status",
-    "TransportError",
     "ValidationError",
     "Verdict",
     "__version__",
@@ -82,4 +81,3 @@ def test_exceptions_form_one_tree() -> None:
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, gatekit.GatekitError), name
     assert issubclass(gatekit.RateLimited, gatekit.Blocked)
-    assert issubclass(gatekit.TransportError, gatekit.BackendError)

@@ -24,7 +24,6 @@ from gatekit._exceptions import (
     RateLimited,
     Rejected,
     ReviewConflict,
-    TransportError,
     ValidationError,
 )
 from gatekit._models import (
@@ -79,7 +78,6 @@ __all__ = [
     "RunResult",
     "Settings",
     "Status",
-    "TransportError",
     "ValidationError",
     "Verdict",
     "__version__",

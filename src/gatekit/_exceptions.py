@@ -12,7 +12,6 @@ Every error gatekit raises is a ``GatekitError``; catch that to catch them all.
     │   ├── ApprovalTimeout           we stopped waiting for a reviewer (has .approval_id)
     │   └── ApprovalConsumed          a single-use approval was already used
     ├── BackendError                  no valid decision could be had (fail closed)
-    │   └── TransportError            the network between client and server failed
     ├── ConfigurationError            invalid settings, found at construction time
     ├── ValidationError               invalid input (an Action, a policy, a request)
     ├── IdempotencyConflict           the same idempotency key was reused for another action
@@ -42,7 +41,6 @@ __all__ = [
     "RateLimited",
     "Rejected",
     "ReviewConflict",
-    "TransportError",
     "ValidationError",
 ]
 
@@ -103,10 +101,6 @@ class ApprovalConsumed(DecisionError):
 
 class BackendError(GatekitError):
     """No valid decision could be obtained; the action must not run."""
-
-
-class TransportError(BackendError):
-    """The connection to a gatekit server failed."""
 
 
 class ConfigurationError(GatekitError):
