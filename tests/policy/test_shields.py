@@ -526,7 +526,7 @@ ADVERSARIAL = {
 }
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)  # catches a catastrophic blow-up; speed is in bench/
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_each_detector_reads_a_megabyte_of_adversarial_text_in_bounded_time(name: str) -> None:
     text = ADVERSARIAL[name]

@@ -162,7 +162,7 @@ ADVERSARIAL = {
 }
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)  # catches a catastrophic blow-up; speed is in bench/
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_a_megabyte_of_hostile_result_is_shielded_in_bounded_time(name: str) -> None:
     text = ADVERSARIAL[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,8 @@ class Engine:
         self._separation_of_duties = separation_of_duties
         self._outcomes = OutcomeQueue(self._write_outcomes)
         self._decided = RecentIds()  # reports for these need no look-up in the store
+        self._closing = threading.Lock()
+        self._closed = False
 
     @classmethod
     def from_settings(
@@ -444,7 +447,12 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Commit queued outcomes, sign the audit log's last records, release the store."""
+        """Commit queued outcomes, sign the audit log's last records, release the store.
+        Closing again does nothing (a client also closes its engine at exit)."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
         try:
             self._outcomes.close()
             self.audit.close()
