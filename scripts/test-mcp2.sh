@@ -4,6 +4,7 @@
 # The workspace's main environment has mcp 1.x (crewai pins mcp<2); gatekit-mcp
 # supports both, so CI runs its tests in each. Packages come from the package
 # registries through uv; the exit code of pytest is this script's exit code.
+# ``--setup`` builds (or refreshes) the environment and runs nothing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,4 +19,7 @@ uv pip install --quiet --python "$VENV/bin/python" \
     -e . -e adapters/gatekit-mcp "mcp>=2,<3" pytest pytest-timeout anyio pyyaml
 
 "$VENV/bin/python" -c "import importlib.metadata as m; print('mcp', m.version('mcp'))"
+if [[ "${1:-}" == "--setup" ]]; then
+    exit 0  # the environment only (the README's mcp 2.x snippet test runs in it)
+fi
 exec "$VENV/bin/python" -m pytest adapters/gatekit-mcp "$@"

@@ -25,6 +25,8 @@ uv sync --locked --quiet
 say "lint (ruff) and types (mypy --strict)…"
 uv run --no-sync ruff check .
 uv run --no-sync mypy
+say "the isolated mcp 2.x environment (.venv-mcp2)…"
+bash scripts/test-mcp2.sh --setup >/dev/null
 say "tests…"
 uv run --no-sync pytest "$@"
 if [ -f scripts/test-mcp2.sh ]; then
