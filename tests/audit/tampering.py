@@ -40,6 +40,7 @@ def activity(backend: LocalBackend, count: int) -> None:
             Action(tool="read", risk_level="low", arguments={"n": n}, agent_id="a")
         )
         backend.report(backend.decide(request).decision_id, Outcome(status="success"))
+        backend.engine.flush()  # each outcome committed now: a fixed layout to tamper with
 
 
 def closed_log(db: Any, records: int = 24, writer_id: str = "w1") -> None:

@@ -266,6 +266,7 @@ CRASHING_AGENT = textwrap.dedent(
             Action(tool="read", risk_level="low", arguments={"n": n}, agent_id="a")
         )
         backend.report(backend.decide(request).decision_id, Outcome(status="success"))
+        backend.engine.flush()  # outcomes committed now: 6 records, as the test expects
     os._exit(0)  # dies without close(): no final checkpoint
     """
 )
