@@ -19,7 +19,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -27,23 +26,15 @@ from gatekit._ids import new_id
 from gatekit.audit._keys import Signer
 from gatekit.audit._records import (
     AuditEvent,
-    AuditRecord,
-    ChainHead,
     Checkpoint,
     checkpoint_body,
 )
-from gatekit.audit.witness import Witness
+from gatekit.audit.witness import Witness, WitnessedStore
 
 logger = logging.getLogger("gatekit.audit")
 
 
-class CheckpointStore(Protocol):
-    def audit_head(self, writer_id: str) -> ChainHead | None: ...
-    def audit_heads(self) -> list[ChainHead]: ...
-    def audit_checkpoints(self, writer_id: str | None = None) -> list[Checkpoint]: ...
-    def audit_records(
-        self, writer_id: str | None = None, after_seq: int = 0
-    ) -> Iterator[AuditRecord]: ...
+class CheckpointStore(WitnessedStore, Protocol):
     def add_checkpoint(self, checkpoint: Checkpoint) -> bool: ...
 
 
