@@ -12,6 +12,7 @@ is the same evaluation as a dry run: nothing recorded, no counter moved.
 """
 
 from gatekit._identity import same_identity
-from gatekit.engine.core import Engine, as_policy
+from gatekit.engine.core import Engine
+from gatekit.engine.evaluation import as_policy
 
 __all__ = ["Engine", "as_policy", "same_identity"]

@@ -7,7 +7,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from gatekit._exceptions import (
@@ -19,19 +18,16 @@ from gatekit._exceptions import (
 )
 from gatekit._identity import canonical_identity, same_identity
 from gatekit._ids import new_id
-from gatekit._models import Check, CheckOutcome, Decision, DecisionRequest, Outcome, Status, Verdict
+from gatekit._models import Decision, DecisionRequest, Outcome, Status, Verdict
 from gatekit._settings import Settings
 from gatekit.audit import AuditLog, KeyRing, Witness
 from gatekit.audit import events as audit_events
 from gatekit.audit._records import AuditEvent, AuditRecord
+from gatekit.engine.evaluation import as_policy, evaluate
 from gatekit.engine.outcomes import OutcomeQueue, RecentIds
 from gatekit.policy import (
-    DefaultPolicy,
     Evaluation,
-    FilePolicy,
     Policy,
-    PolicyState,
-    apply_risk_floor,
     dry_run,
     observe_decision,
     observe_review,
@@ -39,7 +35,7 @@ from gatekit.policy import (
 )
 from gatekit.store import Store, open_store, reuse_for_same_action
 
-__all__ = ["Engine", "as_policy", "recorded_state"]
+__all__ = ["Engine", "recorded_state"]
 
 logger = logging.getLogger("gatekit")
 
@@ -59,18 +55,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_policy(
-    policy: Policy | str | os.PathLike[str] | None, state: PolicyState | None = None
-) -> Policy:
-    """A policy object as given, a policy file (reloaded when edited, its counters in
-    ``state``), or the built-in default policy."""
-    if policy is None:
-        return DefaultPolicy()
-    if isinstance(policy, str | os.PathLike):
-        return FilePolicy(policy, state=state)
-    return policy
-
-
 def recorded_state(records: list[AuditRecord]) -> tuple[Status, bool] | None:
     """A decision's status and whether it was used, as its audit records tell it."""
     status: Status | None = None
@@ -81,29 +65,6 @@ def recorded_state(records: list[AuditRecord]) -> tuple[Status, bool] | None:
         elif record.kind == "consume":
             used = True
     return None if status is None else (status, used)
-
-
-def evaluate(policy: Policy, request: DecisionRequest) -> Evaluation:
-    """The verdict for ``request`` as policy judges it (``for_policy()``), after the
-    client's own blocking checks and before nothing else: the risk floor is applied
-    last, so no policy and no check can lift it."""
-    client_blocks = [c for c in request.client_checks if c.outcome is CheckOutcome.BLOCK]
-    if client_blocks:
-        names = ", ".join(
-            sorted({f"{c.name} ({c.detail})" if c.detail else c.name for c in client_blocks})
-        )
-        return Evaluation(
-            Verdict.BLOCK, f"blocked by client checks: {names}", (), tuple(request.client_checks)
-        )
-    try:
-        evaluation = policy.evaluate(request)
-    except Exception as exc:  # a broken policy must deny, never allow
-        failure = Check(name="policy.error", outcome=CheckOutcome.BLOCK, detail=type(exc).__name__)
-        return Evaluation(Verdict.BLOCK, "policy evaluation failed", (), (failure,))
-    evaluation = apply_risk_floor(evaluation, request.action.risk_level)
-    if request.client_checks:
-        evaluation = replace(evaluation, checks=(*request.client_checks, *evaluation.checks))
-    return evaluation
 
 
 class Engine:
