@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 from gatekit_mcp import GatingProxy, PinStore, ProxyConfig
-from gatekit_mcp._compat import ToolCall, connect, stdio_upstream
+from gatekit_mcp._compat import ToolCall, http_upstream, stdio_upstream
+from gatekit_mcp.upstream import connect
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import BaseModel
@@ -83,6 +84,17 @@ def proxy_args(
 async def session_for(command_args: list[str], env: dict[str, str]) -> AsyncIterator[ClientSession]:
     params = StdioServerParameters(command=sys.executable, args=command_args, env=env)
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
+async def http_session(url: str, **options: Any) -> AsyncIterator[ClientSession]:
+    """A real MCP client session over streamable HTTP (``options`` go to ClientSession)."""
+    async with (
+        http_upstream(url) as (read, write),
+        ClientSession(read, write, **options) as session,
+    ):
         await session.initialize()
         yield session
 

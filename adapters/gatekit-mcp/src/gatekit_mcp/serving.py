@@ -1,0 +1,74 @@
+"""Run the gating proxy: over stdio (one client, one upstream) or streamable HTTP
+(a session and an upstream session per client)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Literal
+
+from gatekit import AsyncClient
+from gatekit_mcp._compat import stdio_server_streams
+from gatekit_mcp.config import ProxyConfig
+from gatekit_mcp.http_sessions import HttpSessions, serve_http
+from gatekit_mcp.pins import PinStore
+from gatekit_mcp.proxy import GatingProxy
+from gatekit_mcp.session import Governance, ProxySession, UpstreamLost, UpstreamOpener
+from gatekit_mcp.upstream import Upstream
+
+__all__ = ["governance", "run_proxy", "serve_stdio"]
+
+
+def governance(client: AsyncClient, config: ProxyConfig, pins: PinStore | None) -> Governance:
+    """A ``GatingProxy`` for each upstream session; they share the client and pins."""
+
+    def govern(upstream: Upstream) -> GatingProxy:
+        return GatingProxy(upstream, client, config, pins)
+
+    return govern
+
+
+async def serve_stdio(
+    open_upstream: UpstreamOpener, govern: Governance, config: ProxyConfig
+) -> None:
+    """Serve the client on this process's stdin/stdout until it leaves.
+
+    The upstream is started first, so a command that cannot start fails before
+    the client is served; it is initialized when the client initializes.
+    ``UpstreamLost`` when it goes away first (the caller exits non-zero)."""
+    lost: UpstreamLost | None = None
+    async with open_upstream() as upstream_streams, stdio_server_streams() as (streams, stdin):
+        session = ProxySession(
+            streams,
+            open_upstream=lambda: nullcontext(upstream_streams),
+            govern=govern,
+            config=config,
+        )
+        try:
+            await session.run()
+        except UpstreamLost as error:
+            lost = error
+        finally:
+            stdin.stop()  # the transport ends once its last answers are written
+    if lost is not None:
+        raise lost
+
+
+async def run_proxy(
+    open_upstream: UpstreamOpener,
+    client: AsyncClient,
+    config: ProxyConfig,
+    pins: PinStore | None,
+    *,
+    serve: Literal["stdio", "http"] = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    path: str = "/mcp",
+    max_sessions: int = 100,
+) -> None:
+    """Serve the gating proxy in front of the upstreams ``open_upstream`` opens."""
+    govern = governance(client, config, pins)
+    if serve == "http":
+        sessions = HttpSessions(open_upstream, govern, config, host=host, max_sessions=max_sessions)
+        await serve_http(sessions, host, port, path)
+    else:
+        await serve_stdio(open_upstream, govern, config)
