@@ -59,6 +59,8 @@ PAGE_TWO = [
     tool("log", "Send a log message, then answer.", text="string"),
     tool("progress", "Report progress twice, then answer."),
     tool("change_tools", "Change echo's description and say the tools changed."),
+    tool("slow_progress", "Report progress five times, 0.2 s apart, then answer."),
+    tool("ask_then_cancel", "Ask the client's model, then cancel the question."),
 ]
 RESOURCES = {
     "data://note": "a plain note",
@@ -201,6 +203,28 @@ class Server:
                     "notifications/progress", {"progressToken": token, "progress": step, "total": 2}
                 )
             return "progressed"
+        if name == "slow_progress":
+            token = (params.get("_meta") or {}).get("progressToken")
+            for step in range(1, 6):
+                await anyio.sleep(0.2)
+                await self.notify(
+                    "notifications/progress", {"progressToken": token, "progress": step}
+                )
+            return "done"
+        if name == "ask_then_cancel":
+            self.next_id += 1
+            asked = {"messages": [], "maxTokens": 1}
+            await self.write(
+                {
+                    "jsonrpc": "2.0",
+                    "id": self.next_id,
+                    "method": "sampling/createMessage",
+                    "params": asked,
+                }
+            )
+            await anyio.sleep(0.3)
+            await self.notify("notifications/cancelled", {"requestId": self.next_id})
+            return "gave up"
         if name == "change_tools":
             self.changed = True
             await self.notify("notifications/tools/list_changed", {})

@@ -322,3 +322,20 @@ async def test_resources_and_prompts_pass_the_result_shields(tmp_path: Path) -> 
     assert prompt["result"]["messages"][0]["content"]["text"] == "Say hello to Ada."
     assert prompt["result"]["description"] == "A greeting"
     assert len(listed["result"]["resources"]) == 3
+
+
+async def test_progress_restarts_the_upstream_clock(tmp_path: Path) -> None:
+    params = {"name": "slow_progress", "arguments": {}, "_meta": {"progressToken": 5}}
+    async with initialized(tmp_path, {"upstream_timeout": 0.5}) as client:
+        answer = await client.call("tools/call", params)  # 1 s in all, 0.2 s between reports
+    assert text(answer) == "done"
+
+
+async def test_the_upstream_can_cancel_what_it_asked_the_client(tmp_path: Path) -> None:
+    async with initialized(tmp_path) as client:
+        call = await client.request("tools/call", {"name": "ask_then_cancel", "arguments": {}})
+        asked = await client.until("sampling/createMessage")
+        cancelled = await client.until("notifications/cancelled")
+        answer = await client.answer(call)
+    assert cancelled["params"]["requestId"] == asked["id"]  # the client's id for it
+    assert text(answer) == "gave up"
