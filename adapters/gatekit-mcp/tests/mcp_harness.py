@@ -155,11 +155,11 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+def running(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
-        yield
+        yield process
     finally:
         process.terminate()
         try:

@@ -10,6 +10,7 @@ import anyio
 import pytest
 from gatekit_mcp import gate as gate_module
 from gatekit_mcp._compat import ToolCall
+from gatekit_mcp.gate import OFF_LOOP_CHARS
 from gk_mcp_test_policy import ToolListPolicy
 from mcp_harness import call, gating_proxy, ran, text
 
@@ -267,7 +268,8 @@ async def test_result_shields_run_off_the_event_loop(
     async with gating_proxy(tmp_path, MockBackend(default="allow")) as proxy:
 
         async def tool_call() -> None:
-            await proxy.call_tool(call("echo", text="x"))
+            large = "x" * (OFF_LOOP_CHARS + 1)  # a small result is scanned in place
+            await proxy.call_tool(call("echo", text=large))
             order.append("call")
 
         async with anyio.create_task_group() as group:

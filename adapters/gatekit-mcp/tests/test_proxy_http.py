@@ -19,6 +19,7 @@ from mcp_harness import (
     proxy_args,
     ran,
     running,
+    session_for,
     wire,
 )
 
@@ -157,3 +158,21 @@ async def _session_id_of(http: httpx.AsyncClient, url: str) -> str:
     assert "the upstream MCP server closed the connection" in message
     assert "initialize a new one" in message
     return session_id
+
+
+async def test_a_dropped_http_upstream_fails_the_call_and_ends_the_stdio_proxy(
+    tmp_path: Path,
+) -> None:
+    upstream_port = free_port()
+    env = harness_env(tmp_path)
+    upstream_url = f"http://127.0.0.1:{upstream_port}/mcp"
+    args = proxy_args(tmp_path, {}, upstream=[], extra=["--upstream-url", upstream_url])
+    with running([str(UPSTREAM), "http", str(upstream_port)], env, upstream_port) as upstream:
+        async with session_for(args, env) as session:
+            before = first_text(await session.call_tool("echo", {"text": "up"}))
+            upstream.terminate()  # the connection drops
+            upstream.wait(10)
+            with pytest.raises(Exception) as failed:  # McpError (1.x) or MCPError (2.x)
+                await session.call_tool("echo", {"text": "down"})
+    assert before == "up"
+    assert "upstream MCP server" in str(failed.value)

@@ -124,10 +124,30 @@ def _name_check(detail: str) -> Check:
     return Check(name=NAME_CHECK, outcome=CheckOutcome.BLOCK, detail=detail)
 
 
+# Results with more text than this are scanned in a worker thread. Smaller ones
+# scan in microseconds, less than the hop to a thread and back costs.
+OFF_LOOP_CHARS = 16_384
+
+
+def _larger_than(value: Any, budget: int) -> int:
+    """What is left of ``budget`` after the text in ``value`` (below 0: larger)."""
+    if isinstance(value, str):
+        return budget - len(value)
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        budget = _larger_than(item, budget)
+        if budget < 0:
+            break
+    return budget
+
+
 async def screen(result: Wire, shields: ShieldsConfig) -> ShieldVerdict:
-    """The result shields' verdict on ``result`` (a ``CallToolResult``, wire form),
-    computed in a worker thread: scanning a large result must not hold up the
-    event loop that serves every other request and client."""
+    """The result shields' verdict on ``result`` (a ``CallToolResult``, wire form).
+
+    A large result is scanned in a worker thread: it must not hold up the event
+    loop that serves every other request and client meanwhile."""
+    if _larger_than(result, OFF_LOOP_CHARS) >= 0:
+        return shield_result(result, shields)
     return await anyio.to_thread.run_sync(shield_result, result, shields)
 
 

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from typing import Literal
 
+import anyio
+from anyio.abc import TaskStatus
+
 from gatekit import AsyncClient
-from gatekit_mcp._compat import stdio_server_streams
+from gatekit_mcp._compat import Streams, stdio_server_streams
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.http_sessions import HttpSessions, serve_http
 from gatekit_mcp.pins import PinStore
@@ -16,6 +20,8 @@ from gatekit_mcp.session import Governance, ProxySession, UpstreamLost, Upstream
 from gatekit_mcp.upstream import Upstream
 
 __all__ = ["governance", "run_proxy", "serve_stdio"]
+
+logger = logging.getLogger("gatekit_mcp")
 
 
 def governance(client: AsyncClient, config: ProxyConfig, pins: PinStore | None) -> Governance:
@@ -27,6 +33,24 @@ def governance(client: AsyncClient, config: ProxyConfig, pins: PinStore | None) 
     return govern
 
 
+async def _hold_upstream(
+    open_upstream: UpstreamOpener, *, task_status: TaskStatus[Streams]
+) -> None:
+    """Keep the upstream transport open in a task of its own, so that when it fails
+    (a dropped HTTP connection) it closes its streams, and the session answers the
+    requests in flight, instead of being cancelled along with the transport."""
+    started = False
+    try:
+        async with open_upstream() as streams:
+            task_status.started(streams)
+            started = True
+            await anyio.sleep_forever()
+    except Exception as error:
+        if not started:
+            raise  # it could not start: the proxy stops with this error
+        logger.error("gatekit: the connection to the upstream failed: %s", _root_cause(error))
+
+
 async def serve_stdio(
     open_upstream: UpstreamOpener, govern: Governance, config: ProxyConfig
 ) -> None:
@@ -36,21 +60,30 @@ async def serve_stdio(
     the client is served; it is initialized when the client initializes.
     ``UpstreamLost`` when it goes away first (the caller exits non-zero)."""
     lost: UpstreamLost | None = None
-    async with open_upstream() as upstream_streams, stdio_server_streams() as (streams, stdin):
-        session = ProxySession(
-            streams,
-            open_upstream=lambda: nullcontext(upstream_streams),
-            govern=govern,
-            config=config,
-        )
-        try:
-            await session.run()
-        except UpstreamLost as error:
-            lost = error
-        finally:
-            stdin.stop()  # the transport ends once its last answers are written
+    async with anyio.create_task_group() as group:
+        upstream_streams = await group.start(_hold_upstream, open_upstream)
+        async with stdio_server_streams() as (streams, stdin):
+            session = ProxySession(
+                streams,
+                open_upstream=lambda: nullcontext(upstream_streams),
+                govern=govern,
+                config=config,
+            )
+            try:
+                await session.run()
+            except UpstreamLost as error:
+                lost = error
+            finally:
+                stdin.stop()  # the transport ends once its last answers are written
+        group.cancel_scope.cancel()
     if lost is not None:
         raise lost
+
+
+def _root_cause(error: BaseException) -> str:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"
 
 
 async def run_proxy(

@@ -171,10 +171,10 @@ class ProxySession:
 
     # -- the upstream session ----------------------------------------------------------
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, *, closing: bool = False) -> None:
         if self.lost_reason is None:
             self.lost_reason = reason
-            if not self._client_left:  # else it is just the session closing
+            if not (closing or self._client_left):  # else it is just the session closing
                 logger.error("%s", reason)
         self._lost.set()
 
@@ -193,6 +193,7 @@ class ProxySession:
     async def _keep_upstream(self, started: list[Peer], ready: anyio.Event) -> None:
         peer: Peer | None = None
         failure: str | None = None
+        closing = False
         try:
             async with self._open_upstream() as streams:
                 peer = upstream_peer(
@@ -201,13 +202,17 @@ class ProxySession:
                 started.append(peer)
                 ready.set()
                 await peer.run()
+        except anyio.get_cancelled_exc_class():
+            closing = True  # the session is ending, not the upstream
+            raise
         except Exception as error:
             failure = f"gatekit proxy: {UPSTREAM} failed: {_root_cause(error)}"
         finally:
             if peer is not None:
                 peer.close(failure or peer.close_reason)
             ready.set()
-            self._lose(peer.close_reason if peer is not None else failure or "no upstream")
+            reason = peer.close_reason if peer is not None else failure or "no upstream"
+            self._lose(reason, closing=closing)
 
     async def _initialize(self, inbound: Inbound) -> Wire:
         if self._initializing:
@@ -230,7 +235,12 @@ class ProxySession:
             self._lose(f"gatekit proxy: {reason}")
             raise RpcError(REQUEST_TIMEOUT, f"gatekit proxy: {reason}") from None
         except RpcError as error:
-            self._lose(f"gatekit proxy: {UPSTREAM} could not be initialized: {error.message}")
+            own = error.message.startswith("gatekit proxy:")
+            self._lose(
+                error.message
+                if own
+                else f"gatekit proxy: {UPSTREAM} refused to initialize: {error.message}"
+            )
             raise
         self.governance = self._govern(upstream)
         self.upstream = upstream
