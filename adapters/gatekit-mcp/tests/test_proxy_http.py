@@ -176,3 +176,21 @@ async def test_a_dropped_http_upstream_fails_the_call_and_ends_the_stdio_proxy(
                 await session.call_tool("echo", {"text": "down"})
     assert before == "up"
     assert "upstream MCP server" in str(failed.value)
+
+
+async def test_a_session_starts_with_initialize_and_unknown_sessions_are_named(
+    tmp_path: Path,
+) -> None:
+    args, env, port, url = scripted_proxy(tmp_path)
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    with running(args, env, port):
+        async with httpx.AsyncClient() as http:
+            no_session = await http.post(url, json=ping, headers=HEADERS)
+            listen = await http.get(url, headers={"accept": "text/event-stream"})
+            unknown = await http.post(url, json=ping, headers={**HEADERS, "mcp-session-id": "nope"})
+    assert no_session.status_code == 400
+    assert "a new session starts with initialize" in no_session.json()["error"]["message"]
+    assert listen.status_code == 400
+    assert unknown.status_code == 404
+    assert "no session 'nope'" in unknown.json()["error"]["message"]
+    assert not (tmp_path / "upstream.jsonl").exists()  # no upstream was started for any
