@@ -98,6 +98,7 @@ class HttpSessions:
         self.max_sessions = max_sessions
         self._idle_timeout = idle_timeout
         self._transports: dict[str, Any] = {}
+        self._sessions: dict[str, ProxySession] = {}
         self._ended: OrderedDict[str, str] = OrderedDict()
         self._group: TaskGroup | None = None
 
@@ -133,8 +134,11 @@ class HttpSessions:
         self, session_id: str, request: Any, scope: Any, receive: Any, send: Any
     ) -> None:
         transport = self._transports.get(session_id)
-        if transport is None:
-            why = self._ended.get(session_id, "it ended, or never existed")
+        session = self._sessions.get(session_id)
+        lost = session.lost_reason if session is not None else None
+        if transport is None or (lost is not None and request.method == "POST"):
+            # A session whose upstream is gone takes no new message while it ends.
+            why = lost or self._ended.get(session_id, "it ended, or never existed")
             message = f"gatekit proxy: no session {session_id[:64]!r}: {why}; initialize a new one"
             await _json_error(404, INVALID_REQUEST, message)(scope, receive, send)
             return
@@ -180,34 +184,42 @@ class HttpSessions:
     async def _serve(
         self, session_id: str, transport: Any, *, task_status: TaskStatus[None]
     ) -> None:
-        reason = "the client ended it"
         try:
             async with transport.connect() as streams:
                 task_status.started()
-                session = ProxySession(
-                    streams,
-                    open_upstream=self._open_upstream,
-                    govern=self._govern,
-                    config=self._config,
-                    session_id=session_id,
-                )
-                idle = transport.idle_scope or anyio.CancelScope()
+                reason = "the client ended it"
                 try:
-                    with idle:
-                        await session.run()
-                except UpstreamLost as lost:  # caught here, not wrapped by the task group
-                    reason = str(lost)
-                if idle.cancelled_caught:
-                    reason = "it was idle too long"
-        except Exception as error:
+                    reason = await self._run_session(session_id, transport, streams)
+                finally:
+                    # Ended while the transport still runs, so its open streams end
+                    # cleanly rather than being cut when it closes.
+                    self._forget(session_id, reason)
+                    with anyio.CancelScope(shield=True):
+                        await transport.terminate()
+        except Exception:
             logger.exception("gatekit: session %s failed", session_id)
-            reason = f"it failed ({type(error).__name__})"
-        finally:
-            self._forget(session_id, reason)
-            with anyio.CancelScope(shield=True):
-                await transport.terminate()
+            self._forget(session_id, "it failed")
+
+    async def _run_session(self, session_id: str, transport: Any, streams: Any) -> str:
+        """Serve the session until it ends; why it ended."""
+        session = ProxySession(
+            streams,
+            open_upstream=self._open_upstream,
+            govern=self._govern,
+            config=self._config,
+            session_id=session_id,
+        )
+        idle = transport.idle_scope or anyio.CancelScope()
+        self._sessions[session_id] = session
+        try:
+            with idle:
+                await session.run()
+        except UpstreamLost as lost:  # caught here, not wrapped by the task group
+            return str(lost)
+        return "it was idle too long" if idle.cancelled_caught else "the client ended it"
 
     def _forget(self, session_id: str, reason: str) -> None:
+        self._sessions.pop(session_id, None)
         if self._transports.pop(session_id, None) is None:
             return
         self._ended[session_id] = reason
