@@ -48,11 +48,11 @@ def serve_upstream() -> None:
 
 
 async def serve_passthrough(command: list[str]) -> None:
-    from gatekit_mcp import Forwarder
-    from gatekit_mcp._compat import connect, serve_stdio, stdio_upstream
+    from gatekit_mcp import Forwarder, ProxyConfig
+    from gatekit_mcp._compat import stdio_upstream
+    from gatekit_mcp.serving import serve_stdio
 
-    async with connect(stdio_upstream(command)) as upstream:
-        await serve_stdio(Forwarder(upstream).server())
+    await serve_stdio(lambda: stdio_upstream(command), Forwarder, ProxyConfig())
 
 
 def proxy_cpu_seconds() -> dict[str, float]:
@@ -120,7 +120,7 @@ async def gate_in_process(calls: int) -> list[float]:
 
     from gatekit import AsyncClient
 
-    config = ProxyConfig.model_validate({"defaults": {"risk_level": "low"}})
+    config = ProxyConfig.model_validate({"default": {"risk_level": "low"}})
     gate = ToolGate(AsyncClient(), config, server_name="bench-upstream")
     tool = {"name": "echo", "description": "Echo the text back.", "inputSchema": {}}
     result = {

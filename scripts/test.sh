@@ -20,6 +20,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
 fi
 
+if ! command -v node >/dev/null 2>&1; then
+  say "installing Node.js and npm from Debian's packages (the MCP conformance tests run a reference server)…"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+fi
+
 say "installing the workspace into .venv (uv sync)…"
 uv sync --locked --quiet
 say "lint (ruff) and types (mypy --strict)…"

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import pytest
 
 from gatekit import (
@@ -13,6 +14,7 @@ from gatekit import (
     ApprovalConsumed,
     ApprovalExpired,
     ApprovalTimeout,
+    AsyncClient,
     Blocked,
     Client,
     DecisionRequest,
@@ -26,6 +28,7 @@ from gatekit import (
     ValidationError,
     Verdict,
 )
+from gatekit.adapters import ToolCallGate
 from gatekit.policy import Evaluation
 from gatekit.testing import MockBackend, capture_decisions
 from tests.gates import GatedTool
@@ -135,6 +138,23 @@ def test_guard_body_error_is_reported_as_error() -> None:
     ):
         1 / 0  # noqa: B018
     assert backend.outcome(decision.decision_id).status == "error"  # type: ignore[attr-defined, union-attr]
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_body_is_reported_as_cancelled_not_as_an_error() -> None:
+    backend = LocalBackend()
+    gate = ToolCallGate(AsyncClient(backend), default={"risk_level": "low"})
+    request = gate.request("slow", {})
+
+    async def body(_decision: object) -> None:
+        await anyio.sleep(30)
+
+    with anyio.move_on_after(0.1):  # the caller gives up
+        await gate.arun(request, body)
+    (decision,) = backend.store.list()
+    outcome = backend.store.outcome(decision.decision_id)
+    assert outcome is not None
+    assert outcome.status == "cancelled"
 
 
 def test_rate_limited_carries_retry_after(kind: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from datetime import datetime
@@ -340,10 +341,25 @@ class Decision(_Model):
 class Outcome(_Model):
     """What happened when the action ran, reported after execution."""
 
-    status: str = Field(pattern="^(success|error)$")
+    status: str = Field(pattern="^(success|error|cancelled)$")
     detail: str = ""
 
     @classmethod
     def of_error(cls, error: BaseException) -> Outcome:
-        """The outcome of a call that raised ``error`` (its type only: no values)."""
-        return cls(status="error", detail=type(error).__name__)
+        """The outcome of a call that raised ``error`` (its type only: no values).
+
+        A call cancelled from outside (its caller gave up: an MCP client's
+        ``notifications/cancelled``, a task group shutting down) did not fail:
+        it is recorded as ``cancelled``, not as an error of the tool.
+        """
+        status = "cancelled" if _is_cancellation(error) else "error"
+        return cls(status=status, detail=type(error).__name__)
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    # asyncio's CancelledError (what anyio raises on asyncio), or trio's Cancelled;
+    # named, not imported, so the models do not depend on an event loop library.
+    kind = type(error)
+    return isinstance(error, asyncio.CancelledError) or (
+        kind.__name__ == "Cancelled" and kind.__module__.startswith("trio")
+    )

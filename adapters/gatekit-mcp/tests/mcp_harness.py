@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 from gatekit_mcp import GatingProxy, PinStore, ProxyConfig
-from gatekit_mcp._compat import ToolCall, connect, stdio_upstream
+from gatekit_mcp._compat import ToolCall, http_upstream, stdio_upstream
+from gatekit_mcp.upstream import connect
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pydantic import BaseModel
@@ -88,6 +89,17 @@ async def session_for(command_args: list[str], env: dict[str, str]) -> AsyncIter
 
 
 @asynccontextmanager
+async def http_session(url: str, **options: Any) -> AsyncIterator[ClientSession]:
+    """A real MCP client session over streamable HTTP (``options`` go to ClientSession)."""
+    async with (
+        http_upstream(url) as (read, write),
+        ClientSession(read, write, **options) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
 async def direct(tmp_path: Path, **env_options: Any) -> AsyncIterator[ClientSession]:
     async with session_for([str(UPSTREAM)], harness_env(tmp_path, **env_options)) as session:
         yield session
@@ -143,11 +155,11 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+def running(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
-        yield
+        yield process
     finally:
         process.terminate()
         try:

@@ -4,6 +4,7 @@ conventions it shares with ``gatekit`` (one-line errors, --debug, --version, hel
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from importlib.metadata import version
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from gatekit_mcp.cli import app
 from gatekit_mcp.pins import PinStore
+from mcp_harness import UPSTREAM, harness_env, proxy_args, session_for
 from typer.testing import CliRunner, Result
 
 import gatekit
@@ -212,3 +214,47 @@ def test_pins_list_has_a_header_and_json_has_full_digests(tmp_path: Path) -> Non
     assert (entry["server"], entry["tool"], entry["state"]) == ("srv", "echo", "changed")
     assert entry["digest"] == first.pinned
     assert entry["observed"]["digest"] == changed.current
+
+
+# -- where the upstream comes from, and what a first run says ------------------------------
+
+
+def test_upstream_given_twice_is_refused() -> None:
+    both = runner.invoke(app, ["proxy", "--upstream", "python server.py", "--", "python", "x"])
+    url = runner.invoke(app, ["proxy", "--upstream", "x", "--upstream-url", "http://h/mcp"])
+    assert both.exit_code == url.exit_code == 2
+    assert "exactly one upstream" in both.output
+
+
+def test_max_sessions_must_be_positive() -> None:
+    result = runner.invoke(app, ["proxy", "--max-sessions", "0", "--", "x"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["option", "config"])
+async def test_the_upstream_command_line_can_be_one_string(tmp_path: Path, where: str) -> None:
+    command_line = f"{shlex.quote(sys.executable)} {shlex.quote(str(UPSTREAM))}"
+    config = {"upstream": command_line} if where == "config" else {}
+    extra = ["--upstream", command_line] if where == "option" else []
+    args = proxy_args(tmp_path, config, upstream=[], extra=extra)
+    async with session_for(args, harness_env(tmp_path)) as session:
+        tools = [tool.name for tool in (await session.list_tools()).tools]
+    assert "echo" in tools
+
+
+def test_without_a_policy_the_proxy_says_which_applies_and_how_to_approve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GATEKIT_POLICY", raising=False)
+    result = runner.invoke(app, ["proxy", "--", str(tmp_path / "no-such-server")])
+    notice = result.stderr.splitlines()[0]
+    assert notice.startswith("gatekit-mcp: no --policy given: the built-in default policy")
+    assert "every other call needs a human review" in notice
+    assert "held up to 30 s" in notice
+    assert "gatekit approvals approve ID" in notice
+    with_policy = tmp_path / "policy.yaml"
+    with_policy.write_text("rules: []\n")
+    monkeypatch.setenv("GATEKIT_POLICY", str(with_policy))  # the proxy sets it too
+    given = runner.invoke(app, ["proxy", "--policy", str(with_policy), "--", "no-such-server"])
+    assert "no --policy given" not in given.stderr

@@ -1,60 +1,60 @@
-"""The version shim, over real stdio: request context, progress, capabilities."""
+"""The version shim: JSON-RPC messages to and from the installed SDK's transport items."""
 
 from __future__ import annotations
 
-import re
-import sys
-from pathlib import Path
+from typing import Any
 
-import mcp.types as types
 import pytest
-from gatekit_mcp._compat import connect, http_upstream
-from mcp import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp_harness import TESTS, free_port, harness_env, running, wire
+from gatekit_mcp._compat import (
+    HANDSHAKE_VERSIONS,
+    MCP2,
+    PROTOCOL_HEADER,
+    message_wire,
+    to_client,
+    to_upstream,
+)
+from gatekit_mcp.upstream import offered_version
 
-pytestmark = pytest.mark.anyio
-
-
-async def test_the_shim_passes_client_name_progress_and_server_identity(tmp_path: Path) -> None:
-    params = StdioServerParameters(command=sys.executable, args=[str(TESTS / "context_server.py")])
-    progress: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
-
-    info = types.Implementation(name="test-client", version="1.0")
-    async with (
-        stdio_client(params) as (read, write),
-        ClientSession(read, write, client_info=info) as session,
-    ):
-        init = wire(await session.initialize())
-        plain = wire(await session.call_tool("whoami", {"x": 1}))
-        with_progress = wire(await session.call_tool("whoami", {}, progress_callback=on_progress))
-    assert init["serverInfo"]["name"] == "context"
-    assert init["instructions"] == "be nice"
-    assert "tools" in init["capabilities"]
-    assert "prompts" not in init["capabilities"]  # not served: not advertised
-    assert plain["content"][0]["text"] == (
-        "client=test-client session=None progress=False args={'x': 1}"
-    )
-    assert "progress=True" in with_progress["content"][0]["text"]
-    assert progress == [(1, 2, "halfway")]
+MESSAGES: list[dict[str, Any]] = [
+    {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "x", "arguments": {"a": None}},
+    },
+    {"jsonrpc": "2.0", "id": "s-1", "method": "ping"},
+    {
+        "jsonrpc": "2.0",
+        "method": "notifications/progress",
+        "params": {"progressToken": 1, "progress": 0.5},
+    },
+    {"jsonrpc": "2.0", "id": 7, "result": {"content": [], "structuredContent": {"v": None}}},
+    {"jsonrpc": "2.0", "id": 8, "error": {"code": -32601, "message": "Method not found"}},
+]
 
 
-async def test_the_shim_passes_the_streamable_http_session_id(tmp_path: Path) -> None:
-    port = free_port()
-    server = [str(TESTS / "context_server.py"), "http", str(port)]
-    with running(server, harness_env(tmp_path), port):
-        async with connect(http_upstream(f"http://127.0.0.1:{port}/mcp")) as upstream:
-            first = wire(await upstream.session.call_tool("whoami", {}))
-            second = wire(await upstream.session.call_tool("whoami", {}))
-        async with connect(http_upstream(f"http://127.0.0.1:{port}/mcp")) as upstream:
-            other = wire(await upstream.session.call_tool("whoami", {}))
-    sessions = [
-        re.search(r"session=(\S+)", result["content"][0]["text"]).group(1)  # type: ignore[union-attr]
-        for result in (first, second, other)
-    ]
-    assert sessions[0] != "None"
-    assert sessions[0] == sessions[1]  # one client session, one id
-    assert sessions[2] != sessions[0]  # another session, another id
+@pytest.mark.parametrize("message", MESSAGES)
+def test_messages_travel_unchanged(message: dict[str, Any]) -> None:
+    assert message_wire(to_client(message)) == message
+    assert message_wire(to_upstream(message, "2025-06-18")) == message
+
+
+def test_a_related_message_is_marked_for_its_request_stream() -> None:
+    item = to_client({"jsonrpc": "2.0", "method": "notifications/message"}, related_request_id=3)
+    assert item.metadata is not None
+    assert item.metadata.related_request_id == 3  # type: ignore[union-attr]
+
+
+def test_the_upstream_learns_the_protocol_version_where_the_sdk_needs_it() -> None:
+    item = to_upstream({"jsonrpc": "2.0", "id": 1, "method": "ping"}, "2025-06-18")
+    if MCP2:
+        assert item.metadata.headers == {PROTOCOL_HEADER: "2025-06-18"}  # type: ignore[union-attr]
+    else:
+        assert item.metadata is None  # 1.x reads it from the initialize answer
+
+
+def test_the_proxy_offers_only_versions_it_knows() -> None:
+    assert "2025-06-18" in HANDSHAKE_VERSIONS
+    assert offered_version("2025-06-18") == "2025-06-18"
+    assert offered_version("2099-01-01") == HANDSHAKE_VERSIONS[-1]
+    assert offered_version(None) == HANDSHAKE_VERSIONS[-1]

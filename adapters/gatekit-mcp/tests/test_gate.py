@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from gatekit_mcp import gate as gate_module
 from gatekit_mcp._compat import ToolCall
+from gatekit_mcp.gate import OFF_LOOP_CHARS
 from gk_mcp_test_policy import ToolListPolicy
 from mcp_harness import call, gating_proxy, ran, text
 
@@ -246,3 +250,32 @@ async def test_a_backend_without_a_dry_run_hides_nothing(tmp_path: Path) -> None
     assert "delete_everything" in shown
     assert "blocked by policy" in text(result)  # still gated
     assert ran(tmp_path) == []
+
+
+async def test_result_shields_run_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, released = threading.Event(), threading.Event()
+    real = gate_module.shield_result
+
+    def held_shield(result: Any, config: Any) -> Any:
+        entered.set()
+        released.wait(10)  # held until the event loop served a ping meanwhile
+        return real(result, config)
+
+    monkeypatch.setattr(gate_module, "shield_result", held_shield)
+    order: list[str] = []
+    async with gating_proxy(tmp_path, MockBackend(default="allow")) as proxy:
+
+        async def tool_call() -> None:
+            large = "x" * (OFF_LOOP_CHARS + 1)  # a small result is scanned in place
+            await proxy.call_tool(call("echo", text=large))
+            order.append("call")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(tool_call)
+            await anyio.to_thread.run_sync(entered.wait, 10)
+            await proxy.upstream.request("ping")
+            order.append("ping")
+            released.set()
+    assert order == ["ping", "call"]

@@ -18,7 +18,8 @@ from gatekit_mcp.boundary import McpToolBoundary
 from gatekit_mcp.config import ProxyConfig, ShieldMode, ToolFields
 from gatekit_mcp.gate import ToolGate
 from gatekit_mcp.pins import PinStore
-from gatekit_mcp.proxy import Forwarder, GatingProxy, run_proxy
+from gatekit_mcp.proxy import Forwarder, GatingProxy
+from gatekit_mcp.serving import run_proxy
 from gatekit_mcp.shields import INJECTION_PATTERNS, shield_result
 
 __all__ = [

@@ -1,30 +1,36 @@
 """The one place that knows mcp 1.x from mcp 2.x.
 
 Everything else in gatekit_mcp speaks MCP *wire* JSON (camelCase dicts, as
-they travel between client and server) and version-neutral handler
-callables; this module turns those into a low-level ``Server`` of whichever
-major version is installed, and upstream sessions into the same dicts.
+they travel between client and server). The gating proxy relays JSON-RPC
+messages between the SDK's transports (this module turns their message items
+into wire dicts and back); the 2.x middleware reads its request context here.
 
 The supported mcp range is checked here, with ``gatekit.adapters.require``,
 before anything imports mcp.
 
 Differences isolated here:
-* 1.x registers request handlers in ``Server.request_handlers`` keyed by
-  request type, reads the request context from ``server.request_context`` and
-  wraps results in ``ServerResult``; 2.x takes ``on_*`` constructor arguments
-  called with ``(ctx, params)``.
+* 1.x wraps a JSON-RPC message in the ``JSONRPCMessage`` root model, 2.x uses
+  a plain union read by ``jsonrpc_message_adapter``.
+* The 2.x streamable HTTP client sends the ``MCP-Protocol-Version`` header only
+  when a message's metadata carries it; the 2.x server transport ends a request
+  that gets no answer through a metadata callback.
+* The protocol versions each knows (``HANDSHAKE_VERSIONS``).
 * 1.x models use camelCase field names, 2.x snake_case with camelCase aliases;
   wire dicts (``by_alias``) are the same in both.
-* ``streamable_http_client`` yields three values in 1.x, two in 2.x; the
-  streamable HTTP server app is built by hand in 1.x, by ``Server`` in 2.x.
+* ``streamable_http_client`` yields three values in 1.x, two in 2.x.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from gatekit.adapters import require
 
@@ -46,8 +52,11 @@ MCP_VERSION = _check_version()
 MCP2 = MCP_VERSION[0] >= 2
 
 import mcp.types as types  # noqa: E402  (after the version check, on purpose)
-from mcp import ClientSession  # noqa: E402
-from mcp.server.lowlevel import Server  # noqa: E402
+from mcp.shared.message import (  # noqa: E402
+    ClientMessageMetadata,
+    ServerMessageMetadata,
+    SessionMessage,
+)
 from pydantic import BaseModel  # noqa: E402
 
 Wire = dict[str, Any]
@@ -55,6 +64,15 @@ Wire = dict[str, Any]
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 """Send a progress notification: (progress, total, message)."""
+
+SESSION_HEADER = "mcp-session-id"
+"""Streamable HTTP names each client session in this header (mcp 1.x and 2.x alike)."""
+
+PROTOCOL_HEADER = "mcp-protocol-version"
+
+# 1.x-only names go through ``v1`` (Any), so this module type-checks against
+# whichever mcp is installed without a type: ignore per line.
+v1: Any = types
 
 
 def to_wire(model: BaseModel | Mapping[str, Any] | None) -> Wire:
@@ -75,33 +93,16 @@ class ToolCall:
     client_name: str | None = None  # the client's clientInfo.name
     session_id: str | None = None  # the transport's session (streamable HTTP), if any
     progress: ProgressFn | None = None  # set only when the client sent a progressToken
+    # The request's params as the client sent them (``_meta`` with its progress
+    # token…): forwarded with the name and arguments the decision was about.
+    params: Wire = field(default_factory=dict)
 
-
-@dataclass
-class Handlers:
-    """Version-neutral request handlers: wire params in, wire result out.
-
-    Unset handlers are not served (and their capability is not advertised).
-    """
-
-    call_tool: Callable[[ToolCall], Awaitable[Wire]]
-    list_tools: Callable[[Wire], Awaitable[Wire]]
-    list_resources: Callable[[Wire], Awaitable[Wire]] | None = None
-    list_resource_templates: Callable[[Wire], Awaitable[Wire]] | None = None
-    read_resource: Callable[[Wire], Awaitable[Wire]] | None = None
-    list_prompts: Callable[[Wire], Awaitable[Wire]] | None = None
-    get_prompt: Callable[[Wire], Awaitable[Wire]] | None = None
-
-
-# (Handlers attribute = 2.x ``on_<attr>`` argument, 1.x request type, result type)
-_ROUTES = (
-    ("list_tools", "ListToolsRequest", "ListToolsResult"),
-    ("list_resources", "ListResourcesRequest", "ListResourcesResult"),
-    ("list_resource_templates", "ListResourceTemplatesRequest", "ListResourceTemplatesResult"),
-    ("read_resource", "ReadResourceRequest", "ReadResourceResult"),
-    ("list_prompts", "ListPromptsRequest", "ListPromptsResult"),
-    ("get_prompt", "GetPromptRequest", "GetPromptResult"),
-)
+    def upstream_params(self) -> Wire:
+        """The ``tools/call`` params for the upstream: exactly the decided name and
+        arguments. ``task`` is dropped: the proxy does not offer tasks, whose results
+        would reach the client past the result shields."""
+        extra = {key: value for key, value in self.params.items() if key != "task"}
+        return {**extra, "name": self.name, "arguments": self.arguments}
 
 
 def _progress_token(meta: Any) -> str | int | None:
@@ -121,13 +122,9 @@ def _client_name(session: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-# Streamable HTTP names each client session in this header (mcp 1.x and 2.x alike).
-_SESSION_HEADER = "mcp-session-id"
-
-
 def _transport_session_id(http_request: Any) -> str | None:
     headers = getattr(http_request, "headers", None)
-    value = headers.get(_SESSION_HEADER) if headers is not None else None
+    value = headers.get(SESSION_HEADER) if headers is not None else None
     return value if isinstance(value, str) and value else None
 
 
@@ -166,126 +163,178 @@ def call_tool_result(wire: Wire) -> CallToolResult:
     return CallToolResult.model_validate(wire)
 
 
-def build_server(
-    name: str, version: str, instructions: str | None, handlers: Handlers
-) -> Server[Any]:
-    """A low-level MCP server that routes every supported request to ``handlers``."""
+# -- raw JSON-RPC messages (the relay) -----------------------------------------
+#
+# The proxy relays MCP at the JSON-RPC level: it reads the SDK transports'
+# ``SessionMessage`` items and writes new ones, and handles everything else as
+# wire dicts. What differs between the major versions is how a message model is
+# built (1.x: the ``JSONRPCMessage`` root model; 2.x: a union read by a type
+# adapter) and what the transports put in, and expect in, a message's metadata.
+
+
+def _handshake_versions() -> tuple[str, ...]:
+    # Read by name: each module exists in one major version only.
     if MCP2:
-        return _build_server_v2(name, version, instructions, handlers)
-    return _build_server_v1(name, version, instructions, handlers)
+        return tuple(importlib.import_module("mcp.types.version").HANDSHAKE_PROTOCOL_VERSIONS)
+    return tuple(importlib.import_module("mcp.shared.version").SUPPORTED_PROTOCOL_VERSIONS)
 
 
-# The 1.x builder is type-checked against whichever mcp is installed; its 1.x-only
-# names go through ``v1`` (Any) rather than a type: ignore per line.
-v1: Any = types
+HANDSHAKE_VERSIONS = _handshake_versions()
+"""Protocol versions negotiated with ``initialize`` that the installed mcp knows."""
+
+LATEST_VERSION = HANDSHAKE_VERSIONS[-1]
 
 
-def _build_server_v1(
-    name: str, version: str, instructions: str | None, handlers: Handlers
-) -> Server[Any]:
-    server: Any = Server(name, version=version, instructions=instructions)
-
-    async def call_tool(request: Any) -> Any:
-        call = tool_call(server.request_context, request.params.name, request.params.arguments)
-        return v1.ServerResult(call_tool_result(await handlers.call_tool(call)))
-
-    server.request_handlers[v1.CallToolRequest] = call_tool
-    for attr, request_name, result_name in _ROUTES:
-        handler = getattr(handlers, attr)
-        if handler is not None:
-            server.request_handlers[getattr(v1, request_name)] = _route_v1(
-                handler, getattr(v1, result_name)
-            )
-    return server  # type: ignore[no-any-return]
+def message_wire(message: SessionMessage) -> Wire:
+    """The JSON-RPC message a transport delivered, as a wire dict."""
+    model: Any = message.message
+    dumped: Wire = model.model_dump(by_alias=True, mode="json", exclude_unset=True)
+    return dumped
 
 
-def _route_v1(handler: Callable[[Wire], Awaitable[Wire]], result_type: type[BaseModel]) -> Any:
-    async def route(request: Any) -> Any:
-        params = to_wire(getattr(request, "params", None))
-        return v1.ServerResult(result_type.model_validate(await handler(params)))
-
-    return route
-
-
-def _build_server_v2(
-    name: str, version: str, instructions: str | None, handlers: Handlers
-) -> Server[Any]:
-    async def call_tool(ctx: Any, params: Any) -> Any:
-        return call_tool_result(
-            await handlers.call_tool(tool_call(ctx, params.name, params.arguments))
-        )
-
-    routes: dict[str, Any] = {"on_call_tool": call_tool}
-    for attr, _request_name, result_name in _ROUTES:
-        handler = getattr(handlers, attr)
-        if handler is not None:
-            routes[f"on_{attr}"] = _route_v2(handler, getattr(types, result_name))
-    return Server(name, version=version, instructions=instructions, **routes)  # type: ignore[arg-type,unused-ignore]
-
-
-def _route_v2(handler: Callable[[Wire], Awaitable[Wire]], result_type: type[BaseModel]) -> Any:
-    async def route(ctx: Any, params: Any) -> Any:
-        return result_type.model_validate(await handler(to_wire(params)))
-
-    return route
-
-
-# -- serving ------------------------------------------------------------------
-
-
-async def serve_stdio(server: Server[Any]) -> None:
-    """Serve one client over this process's stdin/stdout until it disconnects."""
-    from mcp.server.stdio import stdio_server
-
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
-def http_app(server: Server[Any], path: str = "/mcp", host: str = "127.0.0.1") -> Any:
-    """A Starlette app serving ``server`` over streamable HTTP at ``path``."""
+def _message(wire: Wire) -> Any:
     if MCP2:
-        return server.streamable_http_app(streamable_http_path=path, host=host)  # type: ignore[attr-defined,unused-ignore]
-    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
-    manager = StreamableHTTPSessionManager(app=server)
-
-    class _Endpoint:
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            await manager.handle_request(scope, receive, send)
-
-    return Starlette(routes=[Route(path, endpoint=_Endpoint())], lifespan=lambda _: manager.run())
+        return v1.jsonrpc_message_adapter.validate_python(wire)
+    return v1.JSONRPCMessage.model_validate(wire)
 
 
-async def serve_http(server: Server[Any], host: str, port: int, path: str = "/mcp") -> None:
-    """Serve ``server`` over streamable HTTP until cancelled."""
-    import uvicorn
+def to_client(wire: Wire, related_request_id: str | int | None = None) -> SessionMessage:
+    """A message for the client's transport. Over streamable HTTP, a message related
+    to a client request travels on that request's response stream; an unrelated one
+    on the session's standalone stream."""
+    metadata = (
+        ServerMessageMetadata(related_request_id=related_request_id)
+        if related_request_id is not None
+        else None
+    )
+    return SessionMessage(_message(wire), metadata=metadata)
 
-    config = uvicorn.Config(http_app(server, path, host), host=host, port=port, log_level="warning")
-    await uvicorn.Server(config).serve()
 
-
-# -- upstream -----------------------------------------------------------------
+def to_upstream(wire: Wire, protocol_version: str | None = None) -> SessionMessage:
+    """A message for the upstream's transport. The 2.x streamable HTTP client sends
+    the negotiated ``MCP-Protocol-Version`` header only when a message carries it in
+    its metadata; 1.x reads it from the ``initialize`` answer by itself."""
+    if MCP2 and protocol_version is not None:
+        headers = {PROTOCOL_HEADER: protocol_version}
+        metadata: Any = ClientMessageMetadata(headers=headers)  # type: ignore[call-arg,unused-ignore]
+        return SessionMessage(_message(wire), metadata=metadata)
+    return SessionMessage(_message(wire))
 
 
 @dataclass(frozen=True, slots=True)
-class Upstream:
-    """A connected, initialized upstream MCP server."""
+class Arrival:
+    """What a transport tells about a message it delivered, beyond the message."""
 
-    session: ClientSession
-    name: str
-    version: str
-    instructions: str | None
-    capabilities: Wire
+    http_request: Any = None  # the Starlette request (streamable HTTP), if any
+    # 2.x streamable HTTP: ends the HTTP exchange of a request that gets no answer
+    # (a cancelled one); 1.x leaves that stream open until the client closes it.
+    unanswered: Callable[[], Awaitable[None]] | None = None
 
-    def serves(self, capability: str) -> bool:
-        return self.capabilities.get(capability) is not None
+
+def arrival(message: SessionMessage) -> Arrival:
+    metadata = message.metadata
+    if not isinstance(metadata, ServerMessageMetadata):
+        return Arrival()
+    return Arrival(
+        http_request=metadata.request_context,
+        unanswered=getattr(metadata, "on_request_unanswered", None),
+    )
+
+
+# -- transports ----------------------------------------------------------------
+
+Streams = tuple[Any, Any]
+"""A transport's (read stream, write stream) of ``SessionMessage`` items."""
+
+
+class StdinLines:
+    """stdin's lines for the SDK's stdio server (both versions take an explicit
+    ``stdin``), read without a worker thread, and stoppable.
+
+    The SDK reads stdin in a thread, which no cancellation interrupts: a proxy whose
+    upstream is gone could not stop while its client keeps stdin open. Waiting for
+    the descriptor to be readable can be stopped, so the server's writer is never
+    cancelled and flushes its last answers before the proxy exits."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+        self._blocking = os.get_blocking(fd)
+        self._stopped = False
+        self._wait: anyio.CancelScope | None = None
+
+    def __aiter__(self) -> StdinLines:
+        return self
+
+    async def __anext__(self) -> str:
+        while b"\n" not in self._buffer:
+            with anyio.CancelScope() as self._wait:
+                if not self._stopped:
+                    await anyio.wait_readable(self._fd)
+            if self._stopped:
+                raise StopAsyncIteration
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:  # end of input
+                if not self._buffer:
+                    raise StopAsyncIteration
+                chunk = b"\n"
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode("utf-8", errors="replace") + "\n"
+
+    def stop(self) -> None:
+        """Read no more: the server's reader ends as at the end of input."""
+        self._stopped = True
+        if self._wait is not None:
+            self._wait.cancel()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[StdinLines]:
+        os.set_blocking(self._fd, False)
+        try:
+            yield self
+        finally:  # stdin may be a terminal the shell reads after us
+            os.set_blocking(self._fd, self._blocking)
+
+
+@asynccontextmanager
+async def stdio_server_streams() -> AsyncIterator[tuple[Streams, StdinLines]]:
+    """This process's stdin/stdout as a server transport, and its stdin reader (stop
+    it to end the transport without waiting for the client to close stdin)."""
+    from mcp.server.stdio import stdio_server
+
+    stdin = StdinLines(sys.stdin.fileno())
+    reader: Any = stdin
+    async with stdin.reading(), stdio_server(stdin=reader) as streams:
+        yield streams, stdin
+
+
+def http_server_transport(session_id: str, *, host: str, idle_timeout: float | None) -> Any:
+    """The SDK's streamable HTTP transport for one client session (same API in 1.x
+    and 2.x): ``connect()`` gives the session's streams, ``handle_request`` serves
+    its HTTP requests, ``terminate()`` ends it. On a loopback host, requests from
+    other origins are refused (DNS rebinding), as the SDK's own servers do."""
+    from mcp.server.streamable_http import StreamableHTTPServerTransport
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    security = None
+    if host in ("127.0.0.1", "localhost", "::1"):
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        )
+    return StreamableHTTPServerTransport(
+        mcp_session_id=session_id, security_settings=security, idle_timeout=idle_timeout
+    )
 
 
 def stdio_upstream(
     command: list[str], env: Mapping[str, str] | None = None
-) -> AbstractAsyncContextManager[tuple[Any, Any]]:
+) -> AbstractAsyncContextManager[Streams]:
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     params = StdioServerParameters(
@@ -295,44 +344,9 @@ def stdio_upstream(
 
 
 @asynccontextmanager
-async def http_upstream(url: str) -> AsyncIterator[tuple[Any, Any]]:
+async def http_upstream(url: str) -> AsyncIterator[Streams]:
+    """A streamable HTTP client transport (1.x yields a third item, 2.x does not)."""
     from mcp.client.streamable_http import streamable_http_client
 
     async with streamable_http_client(url) as streams:
         yield streams[0], streams[1]
-
-
-@asynccontextmanager
-async def connect(
-    transport: AbstractAsyncContextManager[tuple[Any, Any]],
-) -> AsyncIterator[Upstream]:
-    """Open ``transport`` (from ``stdio_upstream``/``http_upstream``) and initialize."""
-    async with (
-        transport as (read_stream, write_stream),
-        ClientSession(read_stream, write_stream) as session,
-    ):
-        result = to_wire(await session.initialize())
-        info = result.get("serverInfo", {})
-        yield Upstream(
-            session=session,
-            name=str(info.get("name") or "mcp"),
-            version=str(info.get("version") or ""),
-            instructions=result.get("instructions"),
-            capabilities=result.get("capabilities", {}),
-        )
-
-
-def paginated(params: Wire) -> Any:
-    """Wire params of a list request as the client's ``PaginatedRequestParams``."""
-    return types.PaginatedRequestParams.model_validate(params) if params else None
-
-
-def progress_callback(progress: ProgressFn | None) -> Any:
-    """Relay upstream progress to our client, when our client asked for progress."""
-    if progress is None:
-        return None
-
-    async def relay(value: float, total: float | None, message: str | None) -> None:
-        await progress(value, total, message)
-
-    return relay

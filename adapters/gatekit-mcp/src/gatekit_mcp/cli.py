@@ -1,6 +1,7 @@
 """The ``gatekit-mcp`` command.
 
 gatekit-mcp proxy --policy policy.yaml --config tools.yaml -- python my_server.py
+gatekit-mcp proxy --policy policy.yaml --upstream "python my_server.py"
 gatekit-mcp proxy --upstream-url http://127.0.0.1:9000/mcp --transport http --port 8800
 gatekit-mcp pins list | pins approve TOOL | pins reset TOOL
 
@@ -14,6 +15,7 @@ import importlib
 import json
 import logging
 import os
+import shlex
 import sys
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError
@@ -30,11 +32,12 @@ from rich.text import Text
 
 import gatekit
 from gatekit import AsyncClient, Backend
+from gatekit.adapters import settings
 from gatekit.cli import App, fail, short_id
 from gatekit_mcp._compat import http_upstream, stdio_upstream
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.pins import PinStore
-from gatekit_mcp.proxy import run_proxy
+from gatekit_mcp.serving import run_proxy
 
 NOT_FOUND = 1  # exit code when a named pin does not exist (2 is for usage errors)
 
@@ -97,6 +100,13 @@ def proxy(
         Path | None,
         typer.Option(help="Where tool pins are kept (default: $GATEKIT_DATA_DIR/mcp-pins.json)."),
     ] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream",
+            help="Upstream server command line, as one string (instead of -- COMMAND).",
+        ),
+    ] = None,
     upstream_url: Annotated[
         str | None, typer.Option(help="Streamable HTTP URL of the upstream server.")
     ] = None,
@@ -104,6 +114,9 @@ def proxy(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     path: Annotated[str, typer.Option(help="HTTP path of the MCP endpoint.")] = "/mcp",
+    max_sessions: Annotated[
+        int, typer.Option(min=1, help="HTTP: client sessions open at once (each has an upstream).")
+    ] = 100,
     agent_id: Annotated[str | None, typer.Option(help="Agent identity on every action.")] = None,
     backend_factory: Annotated[
         str | None,
@@ -112,24 +125,28 @@ def proxy(
 ) -> None:
     """Serve a gating proxy in front of an upstream MCP server."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
-    command = list(upstream_command or [])
-    if bool(command) == bool(upstream_url):
-        fail("give exactly one upstream: a command after -- or --upstream-url")
     if policy is not None:
         _use_policy_file(policy)
     # Configuration and policy errors surface here, before any upstream starts.
     proxy_config = ProxyConfig.load(config)
+    command = _upstream_command(upstream_command, upstream, upstream_url, proxy_config)
     pin_store = PinStore(pins) if proxy_config.pins.enabled else None
     backend = _backend_from(backend_factory) if backend_factory else None
     client = AsyncClient(backend, agent_id=agent_id)
+    if policy is None:
+        _say_which_policy(proxy_config, backend_factory)
+
     # The upstream sees the environment it would see if the host started it directly.
-    upstream: Any = (
-        stdio_upstream(command, os.environ) if command else http_upstream(str(upstream_url))
-    )
+    # Each client session gets its own upstream session (a process, or an HTTP session).
+    def open_upstream() -> Any:
+        if command:
+            return stdio_upstream(command, os.environ)
+        return http_upstream(str(upstream_url))
+
     try:
         anyio.run(
             lambda: run_proxy(
-                upstream,
+                open_upstream,
                 client,
                 proxy_config,
                 pin_store,
@@ -137,12 +154,71 @@ def proxy(
                 host=host,
                 port=port,
                 path=path,
+                max_sessions=max_sessions,
             )
         )
     except KeyboardInterrupt:
         pass
     except Exception as error:  # one line for the operator; --debug shows the traceback
         fail(f"the proxy stopped: {_root_cause(error)}", code=1)
+
+
+def _upstream_command(
+    after_dashes: list[str] | None,
+    command_line: str | None,
+    url: str | None,
+    config: ProxyConfig,
+) -> list[str]:
+    """The upstream command (empty for ``--upstream-url``): from exactly one of
+    ``-- COMMAND``, ``--upstream`` and ``--upstream-url``, else the config's
+    ``upstream:`` (how MCP Inspector's ``--config`` mode can start the proxy)."""
+    given = [bool(after_dashes), command_line is not None, url is not None]
+    if sum(given) > 1:
+        fail("give exactly one upstream: a command after --, --upstream or --upstream-url")
+    if after_dashes:
+        return list(after_dashes)
+    if command_line is not None:
+        try:
+            command = shlex.split(command_line)
+        except ValueError as error:
+            fail(f"--upstream: {error}")
+        if not command:
+            fail("--upstream is empty")
+        return command
+    if url is not None:
+        return []
+    command = config.upstream_command()
+    if not command:
+        fail(
+            "give exactly one upstream: a command after --, --upstream, --upstream-url "
+            "or upstream: in the --config file"
+        )
+    return command
+
+
+def _say_which_policy(config: ProxyConfig, backend_factory: str | None) -> None:
+    """Without --policy, say on stderr what decides and how a review is approved
+    (stdout is the MCP channel)."""
+    if backend_factory is not None:
+        notice = f"decisions come from the backend of --backend-factory {backend_factory}"
+    elif os.environ.get("GATEKIT_POLICY"):
+        notice = f"the policy is GATEKIT_POLICY={os.environ['GATEKIT_POLICY']}"
+    else:
+        notice = (
+            "the built-in default policy applies: low-risk tool calls run, every other "
+            "call needs a human review (tools are medium risk unless --config says otherwise)"
+        )
+    if config.on_review == "wait":
+        waits = f"a call waiting for review is held up to {config.review_timeout:g} s"
+    else:
+        waits = "a call waiting for review is refused at once; retried once approved, it runs"
+    data_dir = settings().data_dir
+    typer.echo(
+        f"gatekit-mcp: no --policy given: {notice}. Reviews: {waits}; approve with "
+        f"`gatekit approvals list` then `gatekit approvals approve ID` "
+        f"(data dir {data_dir}).",
+        err=True,
+    )
 
 
 def _root_cause(error: BaseException) -> str:

@@ -12,6 +12,11 @@
     hide_blocked_tools: true       # tools/list hides what policy always blocks
     pins: {block_changed: true}    # a changed tool definition blocks the tool
     shields: {secrets: redact, pii: "off", injection: block}
+    allow_unlisted_tools: false    # refuse calls to tools the upstream does not list
+    upstream: "python my_server.py"   # the upstream command, when none is given on the CLI
+    upstream_timeout: 300          # seconds the upstream may take to answer a request
+    initialize_timeout: 30         # seconds to start the upstream and initialize it
+    max_list_pages: 100            # pages of tools/list read before the list is cut
 
 ``default``, ``tools``, ``on_review`` and ``review_timeout`` mean what they mean
 in every gatekit adapter (``gatekit.adapters``). This maps tools to action
@@ -21,6 +26,7 @@ always the decision engine's call.
 
 from __future__ import annotations
 
+import shlex
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -103,6 +109,21 @@ class ProxyConfig(_Strict):
     hide_blocked_tools: bool = True
     pins: PinsConfig = PinsConfig()
     shields: ShieldsConfig = ShieldsConfig()
+    allow_unlisted_tools: bool = Field(
+        default=False,
+        description="Let calls through (to be decided on) for tools the upstream's "
+        "tools/list does not show; by default they are refused.",
+    )
+    upstream: str | list[str] | None = Field(
+        default=None,
+        description="The upstream server's command line (a string, split like a shell "
+        "would, or a list); used when the command line gives no upstream.",
+    )
+    # No request to the upstream waits forever; progress for it restarts the clock.
+    upstream_timeout: float | None = Field(default=300.0, gt=0)
+    initialize_timeout: float = Field(default=30.0, gt=0)
+    # An upstream that keeps handing out cursors must not hold the proxy in a loop.
+    max_list_pages: int = Field(default=100, gt=0)
 
     def model_post_init(self, _context: Any) -> None:
         # Validate every tool's fields now, not at its first call.
@@ -112,6 +133,17 @@ class ProxyConfig(_Strict):
                 Action(tool="probe", **fields.action_fields())
             except Exception as exc:
                 raise ConfigurationError(f"tool {name!r}: {exc}") from None
+
+    def upstream_command(self) -> list[str]:
+        """``upstream`` as an argument list (empty when unset)."""
+        if self.upstream is None:
+            return []
+        if isinstance(self.upstream, list):
+            return list(self.upstream)
+        try:
+            return shlex.split(self.upstream)
+        except ValueError as exc:
+            raise ConfigurationError(f"upstream: {exc}: {self.upstream!r}") from None
 
     def fields_for(self, tool: str) -> ToolFields:
         own = self.tools.get(tool)

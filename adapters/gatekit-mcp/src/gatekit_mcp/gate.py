@@ -12,7 +12,7 @@ backend, an invalid call — ends in an ``isError`` result carrying the kit's
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,25 +28,30 @@ from gatekit import (
     GatekitError,
     Outcome,
     Status,
+    ValidationError,
 )
 from gatekit.adapters import Refusal, Refused, ToolCallGate, digest
 from gatekit_mcp._compat import ProgressFn, ToolCall, Wire
-from gatekit_mcp.config import ProxyConfig, ToolFields
+from gatekit_mcp.config import ProxyConfig, ShieldsConfig, ToolFields
 from gatekit_mcp.pins import PinStatus
 from gatekit_mcp.shields import ShieldVerdict, shield_result
 
 __all__ = [
+    "NAME_CHECK",
     "PIN_CHECK",
     "ToolGate",
     "error_result",
     "mcp_metadata",
+    "name_problem",
     "refusal_result",
+    "screen",
     "with_review_key",
 ]
 
 logger = logging.getLogger("gatekit_mcp")
 
 PIN_CHECK = "mcp.tool_definition_changed"
+NAME_CHECK = "mcp.tool_name_not_exact"
 
 ReviewHook = Callable[[DecisionRequest, Decision], Awaitable[Decision]]
 
@@ -98,6 +103,52 @@ def with_review_key(
     # The key names the action digest, which exists only once the client has
     # prepared the request; preparing it again would spend a run's limits twice.
     return request.model_copy(update={"review_key": key})
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be decided on as it is, if it cannot.
+
+    The core trims an action's tool name; the upstream receives the name exactly as
+    sent. A name with surrounding whitespace or invisible characters would be
+    decided as one tool and run as another, so it is refused, never normalised.
+    """
+    if name != name.strip() or not name.isprintable():
+        return (
+            f"the tool name {name!r} is not exactly a tool name (surrounding whitespace or "
+            "invisible characters); it is refused, not normalised"
+        )
+    return None
+
+
+def _name_check(detail: str) -> Check:
+    return Check(name=NAME_CHECK, outcome=CheckOutcome.BLOCK, detail=detail)
+
+
+# Results with more text than this are scanned in a worker thread. Smaller ones
+# scan in microseconds, less than the hop to a thread and back costs.
+OFF_LOOP_CHARS = 16_384
+
+
+def _larger_than(value: Any, budget: int) -> int:
+    """What is left of ``budget`` after the text in ``value`` (below 0: larger)."""
+    if isinstance(value, str):
+        return budget - len(value)
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        budget = _larger_than(item, budget)
+        if budget < 0:
+            break
+    return budget
+
+
+async def screen(result: Wire, shields: ShieldsConfig) -> ShieldVerdict:
+    """The result shields' verdict on ``result`` (a ``CallToolResult``, wire form).
+
+    A large result is scanned in a worker thread: it must not hold up the event
+    loop that serves every other request and client meanwhile."""
+    if _larger_than(result, OFF_LOOP_CHARS) >= 0:
+        return shield_result(result, shields)
+    return await anyio.to_thread.run_sync(shield_result, result, shields)
 
 
 def _depends_on_arguments(check: Check) -> bool:
@@ -202,10 +253,14 @@ class ToolGate:
         run: Callable[[], Awaitable[Wire]],
         *,
         pin: PinStatus | None = None,
+        checks: Sequence[Check] = (),
     ) -> Wire:
-        """Gate one ``tools/call``: ``run()`` (the upstream call) only when allowed."""
+        """Gate one ``tools/call``: ``run()`` (the upstream call) only when allowed.
+
+        ``checks`` are more of the caller's own findings (a blocking one refuses the
+        call whatever the policy says, and the decision records it)."""
         try:
-            request = self._request(call, pin)
+            request = self._request(call, pin, checks)
             screened = await self.kit.arun(
                 request,
                 self._run_and_screen(call.name, run),
@@ -216,15 +271,25 @@ class ToolGate:
             return refusal_result(self.kit.refusal(refused))
         return screened.shown
 
-    def _request(self, call: ToolCall, pin: PinStatus | None) -> DecisionRequest:
+    def _request(
+        self, call: ToolCall, pin: PinStatus | None, found: Sequence[Check]
+    ) -> DecisionRequest:
         metadata = self.metadata(call.client_name)
-        checks: list[Check] = []
+        checks = list(found)
+        problem = name_problem(call.name)
+        if problem is not None:
+            metadata["mcp_tool_name"] = call.name  # the action's tool is the trimmed name
+            checks.append(_name_check(problem))
         if pin is not None and pin.changed:
             # A blocking client check: the client refuses to run the tool whatever
             # a backend answers, and the decision and its audit record show why.
             metadata["mcp_pin"] = pin.as_metadata()
             checks.append(_pin_check(call.name, pin, self.config.pins.block_changed))
         request = self.kit.request(call.name, call.arguments, metadata=metadata, checks=checks)
+        if request.action.tool != call.name and problem is None:
+            # Whatever else the core may ever normalise: decide only on the name that runs.
+            detail = f"the tool name {call.name!r} would be decided as {request.action.tool!r}"
+            raise Refused(call.name, ValidationError(detail))
         return with_review_key(
             request,
             server=self.server_name,
@@ -278,7 +343,7 @@ class ToolGate:
     ) -> Callable[[Decision], Awaitable[_Screened]]:
         async def run_and_screen(decision: Decision) -> _Screened:
             result = await run()
-            verdict = shield_result(result, self.config.shields)
+            verdict = await screen(result, self.config.shields)
             if verdict.findings:
                 handled = "withheld" if verdict.blocked else "recorded"
                 logger.warning("gatekit: %s result of %s: %s", handled, name, verdict.summary())

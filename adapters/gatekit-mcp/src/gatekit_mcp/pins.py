@@ -1,17 +1,22 @@
 """Tool pinning: a tool's definition is trusted as first seen, and a change is flagged.
 
-An MCP server can change a tool's description or input schema after a human
-reviewed it ("rug pull"), and descriptions are read by the model. The first
-definition seen of each tool is hashed and stored in a JSON file; a later,
-different definition is recorded next to the pin as ``observed`` and reported
-as changed until someone approves it (``gatekit-mcp pins approve TOOL``) or
-deletes the pin.
+An MCP server can change a tool's definition after a human reviewed it ("rug
+pull"), and the model reads it. The first definition seen of each tool is
+hashed and stored in a JSON file; a later, different definition is recorded next
+to the pin as ``observed`` and reported as changed until someone approves it
+(``gatekit-mcp pins approve TOOL``) or deletes the pin.
+
+The digest covers what the model and the host act on: description, title,
+input and output schemas, and annotations (``readOnlyHint``, ``destructiveHint``…).
+Pins written before title, annotations and the output schema were covered
+(entries without ``"scheme": 2``) are upgraded when the parts they covered
+(description and input schema) still match.
 
 File layout::
 
     {"version": 1,
      "servers": {"<server>": {"<tool>": {
-         "digest": "<sha256>", "description": "...", "pinned_at": "...",
+         "digest": "<sha256>", "scheme": 2, "description": "...", "pinned_at": "...",
          "observed": {"digest": "...", "description": "...", "seen_at": "..."}}}}}
 """
 
@@ -31,6 +36,7 @@ from gatekit.adapters import digest, settings
 
 __all__ = [
     "PINS_FILE_NAME",
+    "SCHEME",
     "PinState",
     "PinStatus",
     "PinStore",
@@ -46,11 +52,30 @@ def default_pins_path() -> Path:
     return settings().data_dir / PINS_FILE_NAME
 
 
+SCHEME = 2
+"""What a digest covers: 1 = description and input schema; 2 = also the title, the
+output schema and the annotations."""
+
+_COVERED = ("title", "outputSchema", "annotations")
+
+
 def tool_digest(tool: dict[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of a tool's description and input schema (wire form)."""
-    return digest(
-        {"description": tool.get("description") or "", "inputSchema": tool.get("inputSchema", {})}
-    )
+    """SHA-256 over the canonical JSON of a tool's definition (wire form): description,
+    title, input and output schemas, annotations. The name is the pin's key."""
+    covered = {key: tool[key] for key in _COVERED if tool.get(key) is not None}
+    return digest({**_legacy_fields(tool), **covered})
+
+
+def _legacy_fields(tool: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": tool.get("description") or "",
+        "inputSchema": tool.get("inputSchema", {}),
+    }
+
+
+def _legacy_digest(tool: dict[str, Any]) -> str:
+    """The digest of scheme 1 (description and input schema only)."""
+    return digest(_legacy_fields(tool))
 
 
 class PinState(StrEnum):
@@ -130,14 +155,15 @@ class PinStore:
         tools = self._tools(server)
         pin = tools.get(name)
         if pin is None:
-            tools[name] = {
-                "digest": current,
-                "description": tool.get("description") or "",
-                "pinned_at": _now(),
-            }
+            tools[name] = self._pin(current, tool.get("description"))
             self._save()
             return PinStatus(PinState.NEW, current, current)
         if pin["digest"] == current:
+            return PinStatus(PinState.MATCH, current, current)
+        if pin.get("scheme", 1) < SCHEME and pin["digest"] == _legacy_digest(tool):
+            # Pinned before the digest covered more: what it covered still holds.
+            tools[name] = self._pin(current, tool.get("description"))
+            self._save()
             return PinStatus(PinState.MATCH, current, current)
         observed = pin.get("observed") or {}
         if observed.get("digest") != current:
@@ -148,6 +174,15 @@ class PinStore:
             }
             self._save()
         return PinStatus(PinState.CHANGED, str(pin["digest"]), current)
+
+    @staticmethod
+    def _pin(digest: str, description: Any) -> dict[str, Any]:
+        return {
+            "digest": digest,
+            "scheme": SCHEME,
+            "description": description or "",
+            "pinned_at": _now(),
+        }
 
     def entries(self) -> list[tuple[str, str, dict[str, Any]]]:
         """Every pin as (server, tool, entry)."""
@@ -175,11 +210,9 @@ class PinStore:
         observed = entry.get("observed")
         if not observed:
             raise KeyError(f"tool {tool!r} has no changed definition to approve")
-        self._tools(found_server)[tool] = {
-            "digest": observed["digest"],
-            "description": observed.get("description", ""),
-            "pinned_at": _now(),
-        }
+        self._tools(found_server)[tool] = self._pin(
+            observed["digest"], observed.get("description", "")
+        )
         self._save()
         return str(observed["digest"])
 

@@ -1,93 +1,94 @@
-"""The gating proxy: an MCP server that fronts an upstream MCP server.
+"""What the gating proxy does with the requests it governs.
 
-``Forwarder`` relays every request unchanged (resources, prompts, tools);
-``GatingProxy`` adds the gate on ``tools/call``, the policy filter and the
-pins on ``tools/list``. Both speak wire JSON through ``_compat``, so the same
-code serves mcp 1.x and 2.x.
+``Forwarder`` passes them to the upstream unchanged; ``GatingProxy`` governs:
+``tools/call`` through the gate (only exact, listed tool names; pins checked),
+``tools/list`` filtered by policy and pins, and the result shields on tool
+results, ``resources/read`` and ``prompts/get``. Everything else a client and
+the upstream say to each other is relayed by the session (``session.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
-from gatekit import AsyncClient
-from gatekit_mcp._compat import (
-    Handlers,
-    ToolCall,
-    Upstream,
-    Wire,
-    build_server,
-    connect,
-    paginated,
-    progress_callback,
-    serve_http,
-    serve_stdio,
-    to_wire,
-)
+from gatekit import AsyncClient, Check, CheckOutcome
+from gatekit_mcp._compat import ToolCall, Wire
 from gatekit_mcp.config import ProxyConfig
-from gatekit_mcp.gate import ToolGate
+from gatekit_mcp.contents import (
+    prompt_as_result,
+    prompt_from_result,
+    resource_as_result,
+    resource_from_result,
+)
+from gatekit_mcp.gate import ToolGate, screen
+from gatekit_mcp.jsonrpc import RpcError
 from gatekit_mcp.pins import PinStatus, PinStore, tool_digest
+from gatekit_mcp.upstream import Upstream
 
-__all__ = ["Forwarder", "GatingProxy", "run_proxy"]
+__all__ = ["UNLISTED_CHECK", "WITHHELD", "Forwarder", "GatingProxy"]
 
 logger = logging.getLogger("gatekit_mcp")
 
+UNLISTED_CHECK = "mcp.tool_not_listed"
+
+WITHHELD = -32010
+"""JSON-RPC error code of a resource or prompt the result shields withheld."""
+
 
 class Forwarder:
-    """Relays every request to the upstream server unchanged (no governance)."""
+    """Passes the governed requests to the upstream unchanged (no governance)."""
 
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
-        self.session = upstream.session
 
-    def handlers(self) -> Handlers:
-        serves = self.upstream.serves
-        return Handlers(
-            call_tool=self.call_tool,
-            list_tools=self.list_tools,
-            list_resources=self.list_resources if serves("resources") else None,
-            list_resource_templates=self.list_resource_templates if serves("resources") else None,
-            read_resource=self.read_resource if serves("resources") else None,
-            list_prompts=self.list_prompts if serves("prompts") else None,
-            get_prompt=self.get_prompt if serves("prompts") else None,
-        )
-
-    def server(self) -> Any:
-        upstream = self.upstream
-        return build_server(upstream.name, upstream.version, upstream.instructions, self.handlers())
+    async def list_tools(self, params: Wire) -> Wire:
+        return await self.upstream.request("tools/list", params or None)
 
     async def call_tool(self, call: ToolCall) -> Wire:
         return await self._call_upstream(call)
 
     async def _call_upstream(self, call: ToolCall) -> Wire:
-        result = await self.session.call_tool(
-            call.name, call.arguments, progress_callback=progress_callback(call.progress)
-        )
-        return to_wire(result)
-
-    async def list_tools(self, params: Wire) -> Wire:
-        return to_wire(await self.session.list_tools(params=paginated(params)))
-
-    async def list_resources(self, params: Wire) -> Wire:
-        return to_wire(await self.session.list_resources(params=paginated(params)))
-
-    async def list_resource_templates(self, params: Wire) -> Wire:
-        return to_wire(await self.session.list_resource_templates(params=paginated(params)))
+        return await self.upstream.request("tools/call", call.upstream_params())
 
     async def read_resource(self, params: Wire) -> Wire:
-        return to_wire(await self.session.read_resource(params["uri"]))
-
-    async def list_prompts(self, params: Wire) -> Wire:
-        return to_wire(await self.session.list_prompts(params=paginated(params)))
+        return await self.upstream.request("resources/read", params)
 
     async def get_prompt(self, params: Wire) -> Wire:
-        return to_wire(await self.session.get_prompt(params["name"], params.get("arguments")))
+        return await self.upstream.request("prompts/get", params)
+
+    async def tools_changed(self) -> None:
+        """The upstream said its tools changed (``notifications/tools/list_changed``)."""
+
+
+class _ToolIndex:
+    """The upstream's tool definitions as last listed, with their digests.
+
+    Filled from the client's own listings and, when a call names a tool not seen
+    yet, from a walk over every page; emptied when the upstream says its tools
+    changed. ``complete`` says a whole listing was seen since."""
+
+    def __init__(self) -> None:
+        self.tools: dict[str, tuple[Wire, str]] = {}
+        self.complete = False
+
+    def reset(self) -> None:
+        self.tools, self.complete = {}, False
+
+    def add(self, tools: list[Wire]) -> None:
+        for tool in tools:
+            self.tools[str(tool["name"])] = (tool, tool_digest(tool))
+
+
+def _tools_of(page: Wire) -> list[Wire]:
+    tools = page.get("tools")
+    listed = tools if isinstance(tools, list) else []
+    return [tool for tool in listed if isinstance(tool, dict) and isinstance(tool.get("name"), str)]
 
 
 class GatingProxy(Forwarder):
-    """Forwards everything, and governs tools: gate, list filter, pins, result shields."""
+    """Forwards, and governs tools: gate, list filter, pins, result shields."""
 
     def __init__(
         self,
@@ -100,23 +101,44 @@ class GatingProxy(Forwarder):
         self.config = config or ProxyConfig()
         self.gate = ToolGate(client, self.config, server_name=upstream.name)
         self.pins = pins if self.config.pins.enabled else None
-        # The definitions the client was last shown (wire form), with their digests.
-        self._tools: dict[str, tuple[Wire, str]] = {}
+        self._index = _ToolIndex()
+        self._pages_read = 0  # pages of the client's current listing
 
     @property
     def server_name(self) -> str:
         return self.gate.server_name
 
+    # -- tools/list ------------------------------------------------------------------
+
     async def list_tools(self, params: Wire) -> Wire:
+        first = not params.get("cursor")
         result = await super().list_tools(params)
-        shown = [tool for tool in result.get("tools", []) if await self._show(tool)]
+        tools = _tools_of(result)
+        if first:
+            self._index.reset()
+            self._pages_read = 0
+        self._index.add(tools)
+        self._pages_read += 1
+        result = self._bounded(result)
+        if first and not result.get("nextCursor"):
+            self._index.complete = True
+        shown = [tool for tool in tools if await self._show(tool)]
         return {**result, "tools": shown}
+
+    def _bounded(self, page: Wire) -> Wire:
+        if page.get("nextCursor") and self._pages_read >= self.config.max_list_pages:
+            logger.warning(
+                "gatekit: %s listed more than %d pages of tools; the list is cut there "
+                "(max_list_pages)",
+                self.server_name,
+                self.config.max_list_pages,
+            )
+            return {key: value for key, value in page.items() if key != "nextCursor"}
+        return page
 
     async def _show(self, tool: Wire) -> bool:
         name = str(tool["name"])
-        digest = tool_digest(tool)
-        self._tools[name] = (tool, digest)
-        pin = self._pin(tool, digest)
+        pin = self._pin(*self._index.tools[name])
         if pin is not None and pin.changed and self.config.pins.block_changed:
             return False  # its changed description must not reach the model
         return not (self.config.hide_blocked_tools and await self.gate.always_blocked(name))
@@ -138,39 +160,71 @@ class GatingProxy(Forwarder):
             )
         return status
 
+    async def _walk(self, seen: Callable[[Wire, str], Any] | None = None) -> None:
+        """Read every page of the upstream's tools into the index (bounded)."""
+        self._index.reset()
+        cursor: str | None = None
+        cursors: set[str] = set()
+        for _page in range(self.config.max_list_pages):
+            page = await Forwarder.list_tools(self, {"cursor": cursor} if cursor else {})
+            tools = _tools_of(page)
+            self._index.add(tools)
+            if seen is not None:
+                for tool in tools:
+                    seen(*self._index.tools[str(tool["name"])])
+            next_cursor = page.get("nextCursor")
+            if not isinstance(next_cursor, str) or not next_cursor or next_cursor in cursors:
+                self._index.complete = True
+                return
+            cursors.add(next_cursor)
+            cursor = next_cursor
+        logger.warning(
+            "gatekit: %s listed more than %d pages of tools; the rest is not read (max_list_pages)",
+            self.server_name,
+            self.config.max_list_pages,
+        )
+        self._index.complete = True
+
+    async def tools_changed(self) -> None:
+        """Read the new list at once: the pins see each changed definition now, so it
+        is flagged (and blocked) before the model lists or calls it."""
+        await self._walk(self._pin)
+
+    # -- tools/call ------------------------------------------------------------------
+
     async def _definition(self, name: str) -> tuple[Wire, str] | None:
-        if name not in self._tools:  # called before (or without) listing: look it up
-            cursor: str | None = None
-            while True:
-                page = await Forwarder.list_tools(self, {"cursor": cursor} if cursor else {})
-                for tool in page.get("tools", []):
-                    self._tools[str(tool["name"])] = (tool, tool_digest(tool))
-                cursor = page.get("nextCursor")
-                if not cursor or name in self._tools:
-                    break
-        return self._tools.get(name)
+        if name not in self._index.tools and not self._index.complete:
+            await self._walk()  # called before (or without) a whole listing
+        return self._index.tools.get(name)
 
     async def call_tool(self, call: ToolCall) -> Wire:
+        checks: list[Check] = []
         definition = await self._definition(call.name)
+        if definition is None and not self.config.allow_unlisted_tools:
+            detail = f"{call.name!r} is not among the tools {self.server_name} lists"
+            checks.append(Check(name=UNLISTED_CHECK, outcome=CheckOutcome.BLOCK, detail=detail))
         pin = self._pin(*definition) if definition is not None else None
-        return await self.gate.call(call, lambda: self._call_upstream(call), pin=pin)
+        return await self.gate.call(call, lambda: self._call_upstream(call), pin=pin, checks=checks)
 
+    # -- resources and prompts ---------------------------------------------------------
 
-async def run_proxy(
-    transport: AbstractAsyncContextManager[tuple[Any, Any]],
-    client: AsyncClient,
-    config: ProxyConfig,
-    pins: PinStore | None,
-    *,
-    serve: Literal["stdio", "http"] = "stdio",
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    path: str = "/mcp",
-) -> None:
-    """Connect to the upstream, then serve the gating proxy until the client leaves."""
-    async with connect(transport) as upstream:
-        server = GatingProxy(upstream, client, config, pins).server()
-        if serve == "http":
-            await serve_http(server, host, port, path)
-        else:
-            await serve_stdio(server)
+    async def read_resource(self, params: Wire) -> Wire:
+        read = await super().read_resource(params)
+        shown = await self._shielded(resource_as_result(read), f"resource {params.get('uri')!r}")
+        return resource_from_result(read, shown)
+
+    async def get_prompt(self, params: Wire) -> Wire:
+        prompt = await super().get_prompt(params)
+        shown = await self._shielded(prompt_as_result(prompt), f"prompt {params.get('name')!r}")
+        return prompt_from_result(prompt, shown)
+
+    async def _shielded(self, result: Wire, what: str) -> Wire:
+        verdict = await screen(result, self.config.shields)
+        if not verdict.findings:
+            return result
+        handled = "withheld" if verdict.blocked else "recorded"
+        logger.warning("gatekit: %s %s: %s", handled, what, verdict.summary())
+        if verdict.blocked:
+            kinds = ", ".join(sorted({f"{f.kind} ({f.detector})" for f in verdict.blocked_by}))
+            raise RpcError(WITHHELD, f"gatekit withheld this {what}: it contained {kinds}")
+        return verdict.result
