@@ -44,6 +44,12 @@ def serve_upstream() -> None:
         """Echo the text back."""
         return text
 
+    @server.tool()
+    def read_log(megabytes: int) -> str:
+        """Ordinary log text, ``megabytes`` MB of it."""
+        line = "2026-12-01 12:00:00 INFO worker 7 finished job 1234 in 0.25 s\n"
+        return line * (megabytes * 1_000_000 // len(line))
+
     server.run()
 
 
@@ -78,9 +84,16 @@ def proxy_cpu_seconds() -> dict[str, float]:
     return used
 
 
-async def measure(setups: dict[str, list[str]], calls: int, warmup: int = 20) -> dict[str, Any]:
+async def measure(
+    setups: dict[str, list[str]],
+    calls: int,
+    warmup: int = 20,
+    tool: str = "echo",
+    arguments: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Open one session per setup, then take turns (one call each, in a shuffled
     order per round), so that load from other processes hits every setup alike."""
+    arguments = arguments if arguments is not None else {"text": "hello"}
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -96,14 +109,14 @@ async def measure(setups: dict[str, list[str]], calls: int, warmup: int = 20) ->
             sessions[name] = session
         for _ in range(warmup):
             for session in sessions.values():
-                await session.call_tool("echo", {"text": "hello"})
+                await session.call_tool(tool, arguments)
         order = list(sessions.items())
         cpu_before = proxy_cpu_seconds()
         for _ in range(calls):
             random.shuffle(order)  # no setup always runs right after the same other one
             for name, session in order:
                 start = time.perf_counter()
-                await session.call_tool("echo", {"text": "hello"})
+                await session.call_tool(tool, arguments)
                 samples[name].append((time.perf_counter() - start) * 1000)
         cpu_after = proxy_cpu_seconds()
     for kind, seconds in cpu_after.items():
@@ -166,6 +179,10 @@ async def bench(calls: int) -> None:
         samples = await measure(setups, calls)
         names = list(setups)
         direct, plain, gated = (describe(name, samples[name]) for name in names)
+        print("a 5 MB text result (read_log), 5 calls each, with the result shields on:")
+        large = await measure(setups, 5, warmup=1, tool="read_log", arguments={"megabytes": 5})
+        big_direct, _, big_gated = (describe(f"  {name}", large[name]) for name in names)
+        print(f"  gating / direct: {big_gated / big_direct:.2f}x (target <= 1.5x)")
     inner = describe("gate alone (in-process)", await gate_in_process(calls))
     print(f"proxy hop adds {plain - direct:+.3f} ms p50 over direct")
     print(f"the gate adds  {gated - plain:+.3f} ms p50 over the pass-through proxy (target <= 0.3)")
