@@ -152,7 +152,7 @@ async def test_a_cancelled_body_is_reported_as_cancelled_not_as_an_error() -> No
     with anyio.move_on_after(0.1):  # the caller gives up
         await gate.arun(request, body)
     (decision,) = backend.store.list()
-    outcome = backend.store.outcome(decision.decision_id)
+    outcome = backend.outcome(decision.decision_id)
     assert outcome is not None
     assert outcome.status == "cancelled"
 

@@ -161,6 +161,10 @@ def proxy(
         pass
     except Exception as error:  # one line for the operator; --debug shows the traceback
         fail(f"the proxy stopped: {_root_cause(error)}", code=1)
+    finally:
+        # Queued outcome records and the last audit checkpoint are written at close,
+        # whatever backend the client was given.
+        anyio.run(client.aclose)
 
 
 def _upstream_command(
