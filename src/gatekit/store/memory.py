@@ -6,10 +6,12 @@ import builtins
 import json
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
 from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
+from gatekit.delegation.records import KeyRecord, KeyStatus
 from gatekit.policy.state import Charge, MemoryPolicyState
 from gatekit.store._base import reuse_for_same_action
 
@@ -27,6 +29,8 @@ class MemoryStore:
         self._chains: dict[str, list[AuditRecord]] = {}
         self._heads: dict[str, ChainHead] = {}
         self._checkpoints: dict[tuple[str, int], Checkpoint] = {}
+        self._agent_keys: dict[str, KeyRecord] = {}
+        self._nonces: dict[str, float] = {}
 
     def create(
         self,
@@ -130,6 +134,40 @@ class MemoryStore:
 
     def spend(self, charges: Sequence[Charge], at: float) -> builtins.list[Charge]:
         return self._counters.spend(charges, at)
+
+    # -- delegation (DelegationStore) -------------------------------------------
+
+    def add_agent_key(self, record: KeyRecord) -> None:
+        with self._lock:
+            if record.key_id in self._agent_keys:
+                raise ValueError(f"agent key {record.key_id} is already registered")
+            self._agent_keys[record.key_id] = record
+
+    def agent_key(self, key_id: str) -> KeyRecord | None:
+        return self._agent_keys.get(key_id)
+
+    def revoke_agent_key(self, key_id: str, at: float) -> bool:
+        with self._lock:
+            record = self._agent_keys.get(key_id)
+            if record is None:
+                return False
+            revoked_at = record.revoked_at if record.revoked_at is not None else at
+            self._agent_keys[key_id] = replace(
+                record, status=KeyStatus.REVOKED, revoked_at=revoked_at
+            )
+            return True
+
+    def nonce_seen(self, nonce: str) -> bool:
+        return nonce in self._nonces
+
+    def use_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
+        with self._lock:
+            for stale in [n for n, until in self._nonces.items() if until < now]:
+                del self._nonces[stale]
+            if nonce in self._nonces:
+                return False
+            self._nonces[nonce] = expires_at
+            return True
 
     # -- the audit log ---------------------------------------------------------
 
