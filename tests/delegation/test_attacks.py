@@ -302,7 +302,9 @@ def test_a_truncated_chain(world: World) -> None:
 
 def test_a_child_signed_by_a_key_other_than_its_parents_delegatee(world: World) -> None:
     root_chain = world.root_chain()
-    stranger = AgentKey("orchestrator", world.worker.private_key)  # right name, wrong key
+    # Another key registered to the same identity: right name, not the key delegated to.
+    stranger = AgentKey.generate("orchestrator")
+    register_key(world.store, stranger)
     child = issue_delegation(
         stranger,
         delegatee="worker",
@@ -491,3 +493,57 @@ def test_a_preview_records_no_nonce(world: World) -> None:
 def test_hash_links_use_the_exact_token() -> None:
     assert token_hash("a.b.c") == hashlib.sha256(b"a.b.c").hexdigest()
     assert KeyRecord("k", "i", "pem").usable_at(0)
+
+
+def test_an_integer_too_long_to_parse(world: World) -> None:
+    request = world.request(world.worker_chain())
+    header, claims, signature = segments(_proof(request.delegation))
+    text = json.dumps(claims)[:-1] + ', "x": ' + "9" * 5000 + "}"
+    forged = reassemble(header, text, signature)
+    assert_refused(world, world.decide(with_envelope(request, proof=forged)), "malformed")
+
+
+def test_a_proof_for_another_operation(world: World) -> None:
+    chain = world.worker_chain()
+    action = read_action()
+    body = chain.envelope(action, now=world.now).body
+    proof = issue_proof(
+        world.worker,
+        leaf_token=chain.leaf,
+        body=body,
+        audience="gatekit",
+        now=world.now,
+        target="consume",
+    )
+    request = with_envelope(world.request(chain, action), proof=proof)
+    assert_refused(world, world.decide(request), "wrong_target")
+
+
+def test_a_hop_signed_by_a_key_registered_to_someone_else(world: World) -> None:
+    # The root names "orchestrator" as delegatee but binds the worker's key: the
+    # worker then signs as "orchestrator", a name its key is not registered to.
+    root_chain = DelegationChain.issue_root(
+        world.root,
+        delegatee="orchestrator",
+        delegatee_key_id=world.worker.key_id,
+        scope=BROAD,
+        now=world.now,
+    )
+    posing = AgentKey("orchestrator", world.worker.private_key)
+    child = issue_delegation(
+        posing,
+        delegatee="worker",
+        delegatee_key_id=world.worker.key_id,
+        scope=NARROW,
+        audience="gatekit",
+        ttl=600,
+        parent=root_chain.leaf,
+        now=world.now,
+    )
+    request = world.request(DelegationChain((root_chain.leaf, child), world.worker))
+    assert_refused(world, world.decide(request), "issuer_mismatch")
+
+
+def test_an_action_under_another_agents_name(world: World) -> None:
+    request = world.request(world.worker_chain(), read_action(agent_id="orchestrator"))
+    assert_refused(world, world.decide(request), "agent_mismatch")

@@ -64,15 +64,18 @@ def _object(segment: str) -> dict[str, Any]:
     try:
         text = _b64decode(segment).decode("utf-8")
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, an int of 5000 digits…
         raise DelegationRefused("malformed") from None
     if not isinstance(value, dict):
         raise DelegationRefused("malformed")
     return value
 
 
+_MAX_TIME = 2**53  # seconds since the epoch that a double holds exactly
+
+
 def _is_int(value: Any) -> bool:
-    return type(value) is int  # not bool, not "999"
+    return type(value) is int and 0 <= value < _MAX_TIME  # not bool, not "999", not 1e400
 
 
 def _is_str(value: Any) -> bool:

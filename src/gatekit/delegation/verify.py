@@ -5,8 +5,9 @@ Order: size and strict parsing → header allow-list → the proof's key and its
 status → the proof's signature (algorithm from the key record) → its time window
 → audience → body hash → issuer = the key's identity → leaf-token hash → replay
 → the chain from a trusted root to the leaf → the proof's key is the leaf's
-delegatee → the action inside every hop's scope → the nonce recorded (only now,
-after every signature checked) → call budgets.
+delegatee (and the action's agent_id, if set, is its identity) → the action
+inside every hop's scope → the nonce recorded (only now, after every signature
+checked) → call budgets.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ class DelegationVerifier:
         key = self._proof_key(proof, now)
         self._check_signature(proof, key)
         self._check_proof_time(proof, now)
-        if proof.claims["aud"] != self.config.audience or proof.claims["op"] != "decide":
+        if proof.claims["aud"] != self.config.audience:
             raise DelegationRefused("wrong_audience")
+        if proof.claims["op"] != "decide":
+            raise DelegationRefused("wrong_target")
         self._check_body(proof, envelope.body, actions[0])
         if proof.claims["iss"] != key.identity:
             raise DelegationRefused("issuer_mismatch")
@@ -102,6 +105,9 @@ class DelegationVerifier:
         leaf = chain[-1].claims
         if leaf["cnf"]["jkt"] != proof.key_id or leaf["sub"] != key.identity:
             raise DelegationRefused("wrong_delegatee")
+        if any(a.agent_id is not None and a.agent_id != key.identity for a in actions):
+            # Rules, limits and trust are per agent: nobody acts under another's name.
+            raise DelegationRefused("agent_mismatch")
         scopes = [DelegationScope.from_claims(token.claims["scope"]) for token in chain]
         _check_scopes(scopes, actions)
         verified = VerifiedDelegation(root, key.identity, len(chain), leaf["jti"])
@@ -112,6 +118,20 @@ class DelegationVerifier:
             raise DelegationRefused("replay")  # a concurrent twin got there first
         self._spend_budgets(chain, scopes, now)
         return verified
+
+    def verify_chain(self, tokens: list[str], now: float) -> VerifiedDelegation:
+        """Only the chain (parsing, headers, every hop from a trusted root), with no
+        request: what ``gatekit delegation verify`` checks before handing a chain on."""
+        if not tokens:
+            raise DelegationRefused("missing_chain")
+        if len(tokens) > MAX_TOKENS:
+            raise DelegationRefused("too_large")
+        chain = [parse(raw, DELEGATION_TYP, TOKEN_CLAIMS, OPTIONAL_TOKEN_CLAIMS) for raw in tokens]
+        for token in chain:
+            check_header(token, DELEGATION_TYP)
+        root = self._check_chain(chain, now)
+        leaf = chain[-1].claims
+        return VerifiedDelegation(root, leaf["sub"], len(chain), leaf["jti"])
 
     # -- the proof -------------------------------------------------------------------
 
@@ -196,6 +216,8 @@ class DelegationVerifier:
         if not record.usable_at(now):
             raise DelegationRefused("key_inactive")
         self._check_signature(token, record, "bad_token_signature")
+        if token.claims["iss"] != record.identity:
+            raise DelegationRefused("issuer_mismatch")  # a key speaks for its own identity only
         if token.claims["aud"] != self.config.audience:
             raise DelegationRefused("wrong_audience")
         return record

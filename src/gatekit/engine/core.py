@@ -226,8 +226,12 @@ class Engine:
             now = self._now().timestamp()
             return self._verifier.verify(envelope, actions, now, dry_run=dry_run)
         except DelegationRefused as refused:
-            failure = Check(name="delegation", outcome=CheckOutcome.BLOCK, detail=refused.code)
-            return Evaluation(Verdict.BLOCK, GENERIC_REASON, (), (failure,))
+            code = refused.code
+        except Exception as exc:  # a verifier that breaks must deny, never let policy run
+            logger.exception("gatekit: delegation verification failed")
+            code = f"verification_error.{type(exc).__name__}"
+        failure = Check(name="delegation", outcome=CheckOutcome.BLOCK, detail=code)
+        return Evaluation(Verdict.BLOCK, GENERIC_REASON, (), (failure,))
 
     def _refuse_delegation(self, request: DecisionRequest, refusal: Evaluation) -> Decision:
         """A blocked decision, recorded, that claims no idempotency or review key:
