@@ -363,16 +363,26 @@ class _BaseClient:
             action_digest=real.digest(),
             client_checks=found,
             review_key=review_key,
-            delegation=self._envelope(sent),
         )
         request._unmasked = real
+        request._delegation_chain = self._chain()
         return request
 
-    def _envelope(self, sent: Action) -> DelegationEnvelope | None:
-        """The run's delegation, else the client's, signing exactly what is sent."""
+    def _chain(self) -> DelegationChain | None:
+        """The run's delegation, else the client's."""
         run = _context.current_run()
-        chain = (run and run.delegation) or self.delegation
-        return None if chain is None else chain.envelope(sent)
+        return (run and run.delegation) or self.delegation
+
+    @staticmethod
+    def _signed(request: DecisionRequest) -> DecisionRequest:
+        """``request`` with a fresh proof (a new nonce, now) under the delegation it was
+        prepared in, signing exactly the action sent. Signed per send, not at prepare,
+        so a prepared request decided again is a new request, never a replay."""
+        chain = request._delegation_chain
+        if chain is None:
+            return request
+        envelope: DelegationEnvelope = chain.envelope(request.action)
+        return request.model_copy(update={"delegation": envelope})
 
     def _apply_dlp(self, sent: Action) -> tuple[Action, list[Check]]:
         mode = self.settings.dlp_mode
@@ -555,7 +565,8 @@ class Client(_BaseClient):
 
     def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(request, self._call(self.backend.decide, request))
+            sent = self._signed(request)
+            decision = self._checked(request, self._call(self.backend.decide, sent))
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -571,7 +582,7 @@ class Client(_BaseClient):
         limit is spent (e.g. to hide tools that policy blocks). Raises BackendError
         when no valid answer can be had; never fails open."""
         request = self._preview_request(action, fields)
-        return self._checked(request, self._call(self.backend.preview, request))
+        return self._checked(request, self._call(self.backend.preview, self._signed(request)))
 
     def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """Wait for a reviewer. Returns the approved decision or raises
@@ -703,7 +714,8 @@ class AsyncClient(_BaseClient):
 
     async def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(request, await self._call(self.backend.adecide, request))
+            sent = self._signed(request)
+            decision = self._checked(request, await self._call(self.backend.adecide, sent))
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -720,7 +732,8 @@ class AsyncClient(_BaseClient):
     ) -> Decision:
         """See ``Client.preview``."""
         request = self._preview_request(action, fields)
-        return self._checked(request, await self._call(self.backend.apreview, request))
+        sent = self._signed(request)
+        return self._checked(request, await self._call(self.backend.apreview, sent))
 
     async def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """See ``Client.wait_for_approval``."""

@@ -302,6 +302,9 @@ class DecisionRequest(_Model):
     # Set by the engine once ``delegation`` verified (a ``VerifiedDelegation``), for
     # policy to read; never taken from the wire.
     _verified_delegation: Any = PrivateAttr(default=None)
+    # Set by Client.prepare: the ``DelegationChain`` each send of this request is
+    # signed under (a fresh proof every time).
+    _delegation_chain: Any = PrivateAttr(default=None)
 
     @property
     def verified_delegation(self) -> Any:

@@ -344,11 +344,43 @@ def test_a_cycle_in_the_chain(world: World) -> None:
     assert_refused(world, world.decide(world.request(looped)), "chain_cycle")
 
 
+def _helper_chain(world: World, middle_ttl: float, leaf_ttl: float) -> DelegationChain:
+    """root → worker (``middle_ttl``) → helper (``leaf_ttl``), held by the helper."""
+    helper = AgentKey.generate("helper")
+    register_key(world.store, helper)
+    chain = world.worker_chain(ttl=middle_ttl).delegate(
+        delegatee="helper",
+        delegatee_key_id=helper.key_id,
+        scope=NARROW,
+        ttl=leaf_ttl,
+        now=world.now,
+    )
+    return chain.held_by(helper)
+
+
 def test_an_expired_intermediate(world: World) -> None:
-    chain = world.worker_chain(ttl=60)
-    world.now += 3599  # the root token lives an hour: only the leaf (60 s) is past
-    # A fresh leaf from the still-valid root would pass; this chain's leaf expired.
-    assert_refused(world, world.decide(world.request(chain)), "token_expired")
+    chain = _helper_chain(world, middle_ttl=60, leaf_ttl=30)
+    world.now += 100  # the root token lives an hour; the worker's token 60 s
+    request = world.request(chain, read_action(agent_id="helper"))
+    assert_refused(world, world.decide(request), "token_expired")
+
+
+def test_a_chain_missing_its_middle(world: World) -> None:
+    chain = _helper_chain(world, middle_ttl=600, leaf_ttl=300)
+    skipped = DelegationChain((chain.tokens[0], chain.tokens[2]), chain.key)
+    request = world.request(skipped, read_action(agent_id="helper"))
+    assert_refused(world, world.decide(request), "chain_broken")
+
+
+def test_too_many_tokens(world: World) -> None:
+    chain = world.worker_chain()
+    request = with_envelope(world.request(chain), chain=[chain.tokens[0]] * 33)
+    assert_refused(world, world.decide(request), "too_large")
+
+
+def test_an_oversized_body(world: World) -> None:
+    request = with_envelope(world.request(world.worker_chain()), body=b"x" * (1024 * 1024 + 1))
+    assert_refused(world, world.decide(request), "too_large")
 
 
 def test_a_child_whose_expiry_outlives_its_parent(world: World) -> None:

@@ -170,3 +170,24 @@ async def test_the_async_gateway_carries_the_delegation_too(tmp_path: Path) -> N
 
     result = await gateway.arun(agent, input="go", delegation=chain.held_by(worker))
     assert result.output == "verified: root root, depth 1"
+
+
+def test_a_prepared_request_decided_twice_is_signed_afresh_each_time(tmp_path: Path) -> None:
+    store, policy, worker, chain = _client_world(tmp_path)
+    client = Client(LocalBackend(policy, store), delegation=chain, key=worker, data_dir=tmp_path)
+    request = client.prepare(read_action())
+    assert client.preview(request).status is Status.ALLOWED
+    first, second = client.decide(request), client.decide(request)
+    assert (first.status, second.status) == (Status.ALLOWED, Status.ALLOWED)
+    assert len(policy.calls) == 3
+    assert policy.calls[1].prepared_by_client  # the unmasked action went along to policy
+
+
+def test_the_proof_signs_the_masked_action_that_is_sent(tmp_path: Path) -> None:
+    store, policy, worker, chain = _client_world(tmp_path)
+    client = Client(LocalBackend(policy, store), delegation=chain, key=worker, data_dir=tmp_path)
+    secret = read_action(arguments={"path": "/data/a/x", "token": "AKIAIOSFODNN7EXAMPLE"})
+    decision = client.decide(secret)
+    assert decision.status is Status.ALLOWED, decision.checks
+    sent = store.get_action(decision.decision_id)
+    assert sent is not None and "AKIAIOSFODNN7EXAMPLE" not in sent.model_dump_json()
