@@ -55,3 +55,14 @@ def test_a_revocation_by_one_process_holds_in_another(db: Database) -> None:
     record = world.store.agent_key(world.orchestrator.key_id)  # type: ignore[attr-defined]
     assert record.status == "revoked" and record.revoked_at == world.now
     assert other_policy.calls == []
+
+
+def test_nonces_are_kept_until_their_proof_is_stale(db: Database) -> None:
+    from gatekit.store import MemoryStore
+
+    for store in (db.open(), MemoryStore()):
+        assert store.use_nonce("k:a", expires_at=10.0, now=0.0)  # type: ignore[attr-defined]
+        assert not store.use_nonce("k:a", expires_at=10.0, now=5.0)  # type: ignore[attr-defined]
+        assert store.nonce_seen("k:a")  # type: ignore[attr-defined]
+        assert store.use_nonce("k:b", expires_at=99.0, now=11.0)  # type: ignore[attr-defined]
+        assert not store.nonce_seen("k:a")  # type: ignore[attr-defined]

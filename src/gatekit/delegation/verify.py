@@ -86,31 +86,15 @@ class DelegationVerifier:
         check_header(proof, PROOF_TYP)
         for token in chain:
             check_header(token, DELEGATION_TYP)
-        key = self._proof_key(proof, now)
-        self._check_signature(proof, key)
-        self._check_proof_time(proof, now)
-        if proof.claims["aud"] != self.config.audience:
-            raise DelegationRefused("wrong_audience")
-        if proof.claims["op"] != "decide":
-            raise DelegationRefused("wrong_target")
-        self._check_body(proof, envelope.body, actions[0])
-        if proof.claims["iss"] != key.identity:
-            raise DelegationRefused("issuer_mismatch")
-        if not hmac.compare_digest(proof.claims["th"], token_hash(chain[-1].raw)):
-            raise DelegationRefused("token_mismatch")
+        key = self._check_proof(proof, envelope.body, actions[0], chain[-1], now)
         nonce = f"{proof.key_id}:{proof.claims['nonce']}"
         if self.store.nonce_seen(nonce):
             raise DelegationRefused("replay")
         root = self._check_chain(chain, now)
-        leaf = chain[-1].claims
-        if leaf["cnf"]["jkt"] != proof.key_id or leaf["sub"] != key.identity:
-            raise DelegationRefused("wrong_delegatee")
-        if any(a.agent_id is not None and a.agent_id != key.identity for a in actions):
-            # Rules, limits and trust are per agent: nobody acts under another's name.
-            raise DelegationRefused("agent_mismatch")
+        _check_delegatee(chain[-1], proof, key, actions)
         scopes = [DelegationScope.from_claims(token.claims["scope"]) for token in chain]
         _check_scopes(scopes, actions)
-        verified = VerifiedDelegation(root, key.identity, len(chain), leaf["jti"])
+        verified = VerifiedDelegation(root, key.identity, len(chain), chain[-1].claims["jti"])
         if dry_run:
             return verified
         expires = proof.claims["iat"] + self.config.proof_max_age + self.config.clock_skew + 1
@@ -149,6 +133,25 @@ class DelegationVerifier:
             for raw in envelope.chain
         ]
         return proof, chain
+
+    def _check_proof(
+        self, proof: Jws, body: bytes, action: Action, leaf: Jws, now: float
+    ) -> KeyRecord:
+        """Key, signature, time, audience, target, body, issuer, leaf token: the
+        proof's key record when all hold."""
+        key = self._proof_key(proof, now)
+        self._check_signature(proof, key)
+        self._check_proof_time(proof, now)
+        if proof.claims["aud"] != self.config.audience:
+            raise DelegationRefused("wrong_audience")
+        if proof.claims["op"] != "decide":
+            raise DelegationRefused("wrong_target")
+        self._check_body(proof, body, action)
+        if proof.claims["iss"] != key.identity:
+            raise DelegationRefused("issuer_mismatch")
+        if not hmac.compare_digest(proof.claims["th"], token_hash(leaf.raw)):
+            raise DelegationRefused("token_mismatch")
+        return key
 
     def _proof_key(self, proof: Jws, now: float) -> KeyRecord:
         record = self.store.agent_key(proof.key_id)
@@ -262,6 +265,14 @@ class DelegationVerifier:
             raise DelegationRefused("budget_unsupported")  # cannot count: do not pretend to
         if self.store.spend(charges, now):
             raise DelegationRefused("budget_exhausted")
+
+
+def _check_delegatee(leaf: Jws, proof: Jws, key: KeyRecord, actions: tuple[Action, ...]) -> None:
+    if leaf.claims["cnf"]["jkt"] != proof.key_id or leaf.claims["sub"] != key.identity:
+        raise DelegationRefused("wrong_delegatee")
+    if any(a.agent_id is not None and a.agent_id != key.identity for a in actions):
+        # Rules, limits and trust are per agent: nobody acts under another's name.
+        raise DelegationRefused("agent_mismatch")
 
 
 def _check_scopes(scopes: list[DelegationScope], actions: tuple[Action, ...]) -> None:

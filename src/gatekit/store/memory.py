@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import heapq
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ class MemoryStore:
         self._checkpoints: dict[tuple[str, int], Checkpoint] = {}
         self._agent_keys: dict[str, KeyRecord] = {}
         self._nonces: dict[str, float] = {}
+        self._nonce_expiry: list[tuple[float, str]] = []  # a heap
 
     def create(
         self,
@@ -162,11 +164,13 @@ class MemoryStore:
 
     def use_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         with self._lock:
-            for stale in [n for n, until in self._nonces.items() if until < now]:
-                del self._nonces[stale]
+            while self._nonce_expiry and self._nonce_expiry[0][0] < now:  # oldest first
+                _, stale = heapq.heappop(self._nonce_expiry)
+                self._nonces.pop(stale, None)
             if nonce in self._nonces:
                 return False
             self._nonces[nonce] = expires_at
+            heapq.heappush(self._nonce_expiry, (expires_at, nonce))
             return True
 
     # -- the audit log ---------------------------------------------------------
