@@ -45,9 +45,19 @@ from gatekit._exceptions import (
     Rejected,
     ValidationError,
 )
-from gatekit._models import Action, Check, CheckOutcome, Decision, DecisionRequest, Outcome, Status
+from gatekit._models import (
+    Action,
+    Check,
+    CheckOutcome,
+    Decision,
+    DecisionRequest,
+    DelegationEnvelope,
+    Outcome,
+    Status,
+)
 from gatekit._settings import FailMode, Settings, load_settings
 from gatekit.backends import Backend, LocalBackend, ReviewBackend
+from gatekit.delegation import AgentKey, DelegationChain
 from gatekit.dlp import DlpMode, mask_value, scan_value
 
 __all__ = ["AsyncClient", "Client", "default_client", "intercept"]
@@ -165,6 +175,18 @@ def _as_backend_error(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
         raise BackendError(f"backend failed: {type(exc).__name__}: {exc}") from exc
 
 
+def _held_chain(chain: DelegationChain | None, key: AgentKey | None) -> DelegationChain | None:
+    if chain is None:
+        if key is not None:
+            raise ConfigurationError("key= signs requests made under delegation=; pass both")
+        return None
+    if key is not None:
+        chain = chain.held_by(key)
+    if chain.key is None:
+        raise ConfigurationError("a delegation needs the delegatee's key to sign requests")
+    return chain
+
+
 def _client_blocks(request: DecisionRequest) -> bool:
     return any(check.outcome is CheckOutcome.BLOCK for check in request.client_checks)
 
@@ -257,10 +279,22 @@ class _BaseClient:
     """``settings`` are any ``gatekit.Settings`` fields (``policy=``, ``data_dir=``,
     ``database_url=``, ``fail_mode=``, …); they override the ``GATEKIT_*`` variables.
     Without a ``backend``, the client runs the embedded engine those settings describe
-    and closes it (a final signed audit checkpoint) at interpreter exit."""
+    and closes it (a final signed audit checkpoint) at interpreter exit.
 
-    def __init__(self, backend: Backend | None = None, **settings: Any) -> None:
+    ``delegation`` (a ``DelegationChain``) makes every request this client prepares
+    carry the chain and a proof signed with ``key`` (default: the chain's own key),
+    the leaf delegatee's ``AgentKey``; a run's delegation (``Gateway.run``) wins."""
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        delegation: DelegationChain | None = None,
+        key: AgentKey | None = None,
+        **settings: Any,
+    ) -> None:
         self.settings: Settings = load_settings(**settings)
+        self.delegation = _held_chain(delegation, key)
         if backend is not None and not isinstance(backend, Backend):
             raise ConfigurationError(
                 f"backend must implement gatekit.backends.Backend, got {type(backend).__name__}"
@@ -325,10 +359,30 @@ class _BaseClient:
             sent, findings = self._apply_dlp(sent)
             found += findings
         request = DecisionRequest(
-            action=sent, action_digest=real.digest(), client_checks=found, review_key=review_key
+            action=sent,
+            action_digest=real.digest(),
+            client_checks=found,
+            review_key=review_key,
         )
         request._unmasked = real
+        request._delegation_chain = self._chain()
         return request
+
+    def _chain(self) -> DelegationChain | None:
+        """The run's delegation, else the client's."""
+        run = _context.current_run()
+        return (run and run.delegation) or self.delegation
+
+    @staticmethod
+    def _signed(request: DecisionRequest) -> DecisionRequest:
+        """``request`` with a fresh proof (a new nonce, now) under the delegation it was
+        prepared in, signing exactly the action sent. Signed per send, not at prepare,
+        so a prepared request decided again is a new request, never a replay."""
+        chain = request._delegation_chain
+        if chain is None:
+            return request
+        envelope: DelegationEnvelope = chain.envelope(request.action)
+        return request.model_copy(update={"delegation": envelope})
 
     def _apply_dlp(self, sent: Action) -> tuple[Action, list[Check]]:
         mode = self.settings.dlp_mode
@@ -455,6 +509,7 @@ class _BaseClient:
             return self
         twin = cls.__new__(cls)
         twin.settings, twin.backend = self.settings, self.backend
+        twin.delegation = self.delegation
         return twin
 
     def as_sync(self) -> Client:
@@ -510,7 +565,8 @@ class Client(_BaseClient):
 
     def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(request, self._call(self.backend.decide, request))
+            sent = self._signed(request)
+            decision = self._checked(request, self._call(self.backend.decide, sent))
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -526,7 +582,7 @@ class Client(_BaseClient):
         limit is spent (e.g. to hide tools that policy blocks). Raises BackendError
         when no valid answer can be had; never fails open."""
         request = self._preview_request(action, fields)
-        return self._checked(request, self._call(self.backend.preview, request))
+        return self._checked(request, self._call(self.backend.preview, self._signed(request)))
 
     def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """Wait for a reviewer. Returns the approved decision or raises
@@ -658,7 +714,8 @@ class AsyncClient(_BaseClient):
 
     async def _decide(self, request: DecisionRequest) -> Decision:
         try:
-            decision = self._checked(request, await self._call(self.backend.adecide, request))
+            sent = self._signed(request)
+            decision = self._checked(request, await self._call(self.backend.adecide, sent))
         except BackendError as error:
             decision = self._on_failure(request, error)
         _context.notify(decision)
@@ -675,7 +732,8 @@ class AsyncClient(_BaseClient):
     ) -> Decision:
         """See ``Client.preview``."""
         request = self._preview_request(action, fields)
-        return self._checked(request, await self._call(self.backend.apreview, request))
+        sent = self._signed(request)
+        return self._checked(request, await self._call(self.backend.apreview, sent))
 
     async def wait_for_approval(self, decision: Decision, timeout: float | None = None) -> Decision:
         """See ``Client.wait_for_approval``."""

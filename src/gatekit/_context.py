@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from gatekit._models import Check, CheckOutcome, Decision
+
+if TYPE_CHECKING:
+    from gatekit.delegation import DelegationChain
 
 DecisionListener = Callable[[Decision], None]
 
@@ -84,6 +87,7 @@ class RunContext:
     agent_id: str | None = None
     session_id: str | None = None
     limits: RunLimits | None = None
+    delegation: DelegationChain | None = None  # signs every request made in the run
 
 
 _current_run: ContextVar[RunContext | None] = ContextVar("gatekit_run", default=None)

@@ -32,6 +32,7 @@ __all__ = [
     "DataSensitivity",
     "Decision",
     "DecisionRequest",
+    "DelegationEnvelope",
     "OperationClass",
     "Outcome",
     "RiskLevel",
@@ -267,6 +268,16 @@ class Check(_Model):
     )
 
 
+class DelegationEnvelope(_Model):
+    """What a request made under delegation carries: the token chain (root first),
+    the request proof, and the exact body bytes the proof signs (the canonical JSON
+    of the action sent). The engine verifies it before any policy runs."""
+
+    chain: list[str]
+    proof: str
+    body: bytes
+
+
 class DecisionRequest(_Model):
     """What a client sends to a backend.
 
@@ -285,9 +296,21 @@ class DecisionRequest(_Model):
         description="The call's stable name across retries: while its review is open "
         "(pending, or approved and unused), a retry gets that review back instead of a new one.",
     )
+    delegation: DelegationEnvelope | None = None
     # Set by Client.prepare and never serialized: the unmasked action, for an
     # engine in the same process (the values do not leave it that way).
     _unmasked: Action | None = PrivateAttr(default=None)
+    # Set by the engine once ``delegation`` verified (a ``VerifiedDelegation``), for
+    # policy to read; never taken from the wire.
+    _verified_delegation: Any = PrivateAttr(default=None)
+    # Set by Client.prepare: the ``DelegationChain`` each send of this request is
+    # signed under (a fresh proof every time).
+    _delegation_chain: Any = PrivateAttr(default=None)
+
+    @property
+    def verified_delegation(self) -> Any:
+        """The engine's ``VerifiedDelegation`` for this request, or None."""
+        return self._verified_delegation
 
     @classmethod
     def for_action(cls, action: Action, checks: list[Check] | None = None) -> DecisionRequest:

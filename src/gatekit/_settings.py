@@ -68,6 +68,22 @@ class Settings(BaseSettings):
     separation_of_duties: bool = Field(
         default=True, description="A reviewer may not approve an action of their own agent id."
     )
+    # -- delegation --
+    delegation_audience: str = Field(
+        default="gatekit", min_length=1, description="The aud delegation tokens must name."
+    )
+    delegation_max_depth: int = Field(
+        default=5, ge=1, le=16, description="Most tokens in one delegation chain."
+    )
+    delegation_proof_max_age: float = Field(
+        default=60.0, gt=0, description="How long a request proof stays acceptable, s."
+    )
+    delegation_clock_skew: float = Field(
+        default=5.0, ge=0, description="How far ahead of the engine's clock an iat may be, s."
+    )
+    delegation_required: bool = Field(
+        default=False, description="Refuse every request that carries no delegation."
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -43,6 +43,7 @@ from gatekit._models import (
     Status,
 )
 from gatekit.adapters import Refused, ToolCallGate
+from gatekit.delegation import DelegationChain
 
 __all__ = ["Gateway", "RunResult", "RunSummary"]
 
@@ -191,9 +192,17 @@ class Gateway:
         action = self._run_template.model_copy(update={"run_id": run_id, "arguments": arguments})
         return _Run(run_id, self._gate.client.prepare(action))
 
+    @staticmethod
+    def _check_delegation(delegation: DelegationChain | None) -> None:
+        if delegation is not None and delegation.key is None:
+            raise ConfigurationError(
+                "a run's delegation needs its delegatee's key: pass chain.held_by(key)"
+            )
+
     @contextmanager
-    def _inside(self, run: _Run) -> Iterator[None]:
-        """The run's context: identity, limits (nested in any enclosing run's) and the tally."""
+    def _inside(self, run: _Run, delegation: DelegationChain | None) -> Iterator[None]:
+        """The run's context: identity, limits (nested in any enclosing run's), the
+        delegation (or the enclosing run's) and the tally."""
         outer = _context.current_run()
         context = _context.RunContext(
             run_id=run.run_id,
@@ -204,6 +213,7 @@ class Gateway:
                 self.max_duration,
                 parent=outer.limits if outer else None,
             ),
+            delegation=delegation or (outer.delegation if outer else None),
         )
         with _context.run_context(context), _context.listening(run.tally.record):
             yield
@@ -226,12 +236,24 @@ class Gateway:
 
     # -- sync driver -------------------------------------------------------------------
 
-    def run(self, fn: Callable[..., T], /, *, input: Any, **kwargs: Any) -> RunResult[T]:
+    def run(
+        self,
+        fn: Callable[..., T],
+        /,
+        *,
+        input: Any,
+        delegation: DelegationChain | None = None,
+        **kwargs: Any,
+    ) -> RunResult[T]:
         """Call ``fn(input, **kwargs)`` as a governed run. Raises ``BackendError`` when
         the backend is not ready or cannot decide, and ``Blocked``/``PendingReview``/…
-        when the run is refused; ``fn`` does not run then."""
+        when the run is refused; ``fn`` does not run then. With ``delegation`` (a chain
+        held by its delegatee's key), every gated call inside the run is made under it:
+        each request carries the chain and its own proof. The run-level decision is
+        the gateway's own and is not."""
         if inspect.iscoroutinefunction(fn):
             raise TypeError(f"{fn.__qualname__} is async: use `await gateway.arun(...)`")
+        self._check_delegation(delegation)
         client = self._gate.client
         if self.require_ready and not client.ready():
             raise self._not_ready()
@@ -241,7 +263,7 @@ class Gateway:
         except Refused as refused:
             raise refused.error from None
         try:
-            with self._inside(run):
+            with self._inside(run, delegation):
                 output = fn(input, **kwargs)
             self._returned_coroutine(output)
         except BaseException as error:
@@ -262,10 +284,17 @@ class Gateway:
     # -- async driver ------------------------------------------------------------------
 
     async def arun(
-        self, fn: Callable[..., Awaitable[T] | T], /, *, input: Any, **kwargs: Any
+        self,
+        fn: Callable[..., Awaitable[T] | T],
+        /,
+        *,
+        input: Any,
+        delegation: DelegationChain | None = None,
+        **kwargs: Any,
     ) -> RunResult[T]:
         """``await fn(input, **kwargs)`` as a governed run; see ``run``. A sync ``fn``
         is called directly (it blocks the event loop while it runs)."""
+        self._check_delegation(delegation)
         client = self._gate.aclient
         if self.require_ready and not await client.ready():
             raise self._not_ready()
@@ -275,7 +304,7 @@ class Gateway:
         except Refused as refused:
             raise refused.error from None
         try:
-            with self._inside(run):
+            with self._inside(run, delegation):
                 output = fn(input, **kwargs)
                 if inspect.isawaitable(output):
                     output = await output

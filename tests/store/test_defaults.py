@@ -61,6 +61,11 @@ def test_constructor_arguments_and_variables_are_one_set_of_settings(tmp_path):
         "audit_witness": tmp_path / "witness-copy.json",
         "audit_retention_days": 30.0,
         "separation_of_duties": False,
+        "delegation_audience": "gatekit-test",
+        "delegation_max_depth": 3,
+        "delegation_proof_max_age": 30.0,
+        "delegation_clock_skew": 2.0,
+        "delegation_required": True,
     }
     assert set(given) == set(Settings.model_fields)
     with Client(**given) as client:

@@ -11,6 +11,7 @@ import typer
 from gatekit._version import __version__
 from gatekit.cli import approvals, audit
 from gatekit.cli._common import App, fail, short_id
+from gatekit.cli.delegation import delegation_app, keys_app
 from gatekit.cli.demo import demo
 from gatekit.cli.policy import policy_app
 
@@ -26,6 +27,8 @@ app.command()(demo)
 app.add_typer(policy_app, name="policy")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(audit.app, name="audit")
+app.add_typer(keys_app, name="keys")
+app.add_typer(delegation_app, name="delegation")
 
 
 @app.command()

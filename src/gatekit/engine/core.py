@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from gatekit._exceptions import (
@@ -18,11 +19,27 @@ from gatekit._exceptions import (
 )
 from gatekit._identity import canonical_identity, same_identity
 from gatekit._ids import new_id
-from gatekit._models import Decision, DecisionRequest, Outcome, Status, Verdict
+from gatekit._models import (
+    Check,
+    CheckOutcome,
+    Decision,
+    DecisionRequest,
+    Outcome,
+    Status,
+    Verdict,
+)
 from gatekit._settings import Settings
 from gatekit.audit import AuditLog, KeyRing, Witness
 from gatekit.audit import events as audit_events
 from gatekit.audit._records import AuditEvent, AuditRecord
+from gatekit.delegation import (
+    GENERIC_REASON,
+    DelegationConfig,
+    DelegationRefused,
+    DelegationStore,
+    DelegationVerifier,
+    VerifiedDelegation,
+)
 from gatekit.engine.evaluation import as_policy, evaluate
 from gatekit.engine.outcomes import OutcomeQueue, RecentIds
 from gatekit.policy import (
@@ -67,6 +84,19 @@ def recorded_state(records: list[AuditRecord]) -> tuple[Status, bool] | None:
     return None if status is None else (status, used)
 
 
+def _with_delegation_check(
+    evaluation: Evaluation, verified: VerifiedDelegation | None
+) -> Evaluation:
+    if verified is None:
+        return evaluation
+    passed = Check(
+        name="delegation",
+        outcome=CheckOutcome.PASS,
+        detail=f"verified: root {verified.root}, depth {verified.depth}",
+    )
+    return replace(evaluation, checks=(passed, *evaluation.checks))
+
+
 class Engine:
     """Decides, keeps and audits. Safe to share between threads (and, through a
     shared store, between processes and server replicas).
@@ -87,6 +117,7 @@ class Engine:
         approval_ttl: float = 3600.0,
         clock: Clock = _utcnow,
         separation_of_duties: bool = True,
+        delegation: DelegationConfig | None = None,
     ) -> None:
         if approval_ttl <= 0:
             raise ValidationError("approval_ttl must be positive", field="approval_ttl")
@@ -96,6 +127,12 @@ class Engine:
         self._approval_ttl = timedelta(seconds=approval_ttl)
         self._now = clock
         self._separation_of_duties = separation_of_duties
+        self._delegation = delegation or DelegationConfig()
+        self._verifier = (
+            DelegationVerifier(store, self._delegation)
+            if isinstance(store, DelegationStore)
+            else None
+        )
         self._outcomes = OutcomeQueue(self._write_outcomes)
         self._decided = RecentIds()  # reports for these need no look-up in the store
         self._closing = threading.Lock()
@@ -136,11 +173,23 @@ class Engine:
             approval_ttl=settings.approval_ttl,
             clock=clock,
             separation_of_duties=settings.separation_of_duties,
+            delegation=DelegationConfig(
+                audience=settings.delegation_audience,
+                max_depth=settings.delegation_max_depth,
+                proof_max_age=settings.delegation_proof_max_age,
+                clock_skew=settings.delegation_clock_skew,
+                required=settings.delegation_required,
+            ),
         )
 
     # -- deciding ----------------------------------------------------------------------
 
     def decide(self, request: DecisionRequest) -> Decision:
+        # Before anything else, the idempotency look-up included: an unverified
+        # request learns nothing and changes nothing but its own refusal record.
+        verified = self._verify_delegation(request)
+        if isinstance(verified, Evaluation):
+            return self._refuse_delegation(request, verified)
         key = request.action.idempotency_key
         if key is not None:
             existing = self.store.find_by_idempotency_key(key)
@@ -151,7 +200,48 @@ class Engine:
             if reopened is not None:
                 return reopened
         judged = request.for_policy()
-        decision = self._new_decision(request, evaluate(self.policy, judged))
+        if verified is not None:
+            judged._verified_delegation = verified
+        evaluation = _with_delegation_check(evaluate(self.policy, judged), verified)
+        decision = self._new_decision(request, evaluation)
+        stored = self._store_decision(request, decision)
+        if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
+            observe_decision(self.policy, stored, judged.action)
+        return stored
+
+    def _verify_delegation(
+        self, request: DecisionRequest, *, dry_run: bool = False
+    ) -> VerifiedDelegation | Evaluation | None:
+        """The verified delegation, None for a request without one, or the blocking
+        evaluation that replaces policy when verification fails."""
+        envelope = request.delegation
+        try:
+            if envelope is None:
+                if self._delegation.required:
+                    raise DelegationRefused("missing_delegation")
+                return None
+            if self._verifier is None:
+                raise DelegationRefused("delegation_unsupported")
+            actions = (request.action, request.for_policy().action)
+            now = self._now().timestamp()
+            return self._verifier.verify(envelope, actions, now, dry_run=dry_run)
+        except DelegationRefused as refused:
+            code = refused.code
+        except Exception as exc:  # a verifier that breaks must deny, never let policy run
+            logger.exception("gatekit: delegation verification failed")
+            code = f"verification_error.{type(exc).__name__}"
+        failure = Check(name="delegation", outcome=CheckOutcome.BLOCK, detail=code)
+        return Evaluation(Verdict.BLOCK, GENERIC_REASON, (), (failure,))
+
+    def _refuse_delegation(self, request: DecisionRequest, refusal: Evaluation) -> Decision:
+        """A blocked decision, recorded, that claims no idempotency or review key:
+        an unverified sender must not take a name a real request will use."""
+        decision = self._new_decision(request, refusal).model_copy(
+            update={"idempotency_key": None, "review_key": None}
+        )
+        return self._store_decision(request, decision)
+
+    def _store_decision(self, request: DecisionRequest, decision: Decision) -> Decision:
         event = self.audit.event(
             "decision",
             decision.decision_id,
@@ -167,16 +257,21 @@ class Engine:
             raise
         self.audit.committed(1 + len(outcomes))
         self._decided.add(stored.decision_id)
-        if stored.decision_id == decision.decision_id:  # not a concurrent duplicate
-            observe_decision(self.policy, stored, judged.action)
         return stored
 
     def preview(self, request: DecisionRequest) -> Decision:
         """What ``decide`` would answer now, as a dry run: nothing is recorded, no
         limit is spent, and the risk floor applies (a high-risk action is never
         ``allowed``). The decision is not stored; it cannot be consumed."""
-        with dry_run():
-            evaluation = evaluate(self.policy, request.for_policy())
+        verified = self._verify_delegation(request, dry_run=True)
+        if isinstance(verified, Evaluation):
+            evaluation = verified
+        else:
+            judged = request.for_policy()
+            if verified is not None:
+                judged._verified_delegation = verified
+            with dry_run():
+                evaluation = _with_delegation_check(evaluate(self.policy, judged), verified)
         preview = self._new_decision(request, evaluation)
         return preview.model_copy(
             update={

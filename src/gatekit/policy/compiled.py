@@ -209,7 +209,9 @@ class RulePolicy:
 
     def evaluate(self, request: DecisionRequest, *, trace: _Trace | None = None) -> Evaluation:
         action = request.action
-        best, reason, ids, checks = self._match_rules(action, trace)
+        verified = request.verified_delegation
+        delegation = verified.as_context() if verified is not None else None
+        best, reason, ids, checks = self._match_rules(action, trace, delegation)
         if self._plain and not checks:
             if best is None:
                 return self._default_evaluation
@@ -238,7 +240,7 @@ class RulePolicy:
         )
 
     def _match_rules(
-        self, action: Action, trace: _Trace | None
+        self, action: Action, trace: _Trace | None, delegation: dict[str, Any] | None = None
     ) -> tuple[Rule | None, str, list[str], list[Check]]:
         """The most restrictive matching rule, its reason, the ids of all rules at its
         verdict (``policy.default`` when none matched) and any condition errors.
@@ -258,7 +260,9 @@ class RulePolicy:
                     trace.no_match(rule, fields)
                 continue
             errors_before = len(checks)
-            holds = rule.condition is None or self._condition_holds(rule, action, checks, context)
+            holds = rule.condition is None or self._condition_holds(
+                rule, action, checks, context, delegation
+            )
             failed = len(checks) > errors_before
             if trace is not None and fields is not None:
                 trace.matched(rule, fields, *_condition_words(rule, holds, failed, checks))
@@ -273,14 +277,19 @@ class RulePolicy:
         return best, reason, ids or [DEFAULT_RULE], checks
 
     def _condition_holds(
-        self, rule: Rule, action: Action, checks: list[Check], context: list[Any]
+        self,
+        rule: Rule,
+        action: Action,
+        checks: list[Check],
+        context: list[Any],
+        delegation: dict[str, Any] | None,
     ) -> bool:
         """A condition that fails to evaluate counts against the action: it matches
         block/review rules and does not match allow rules. Never a silent allow."""
         assert rule.condition is not None
         try:
             if not context:
-                context.append(shared_context(action, self._condition_variables))
+                context.append(shared_context(action, self._condition_variables, delegation))
             return rule.condition.holds(context[0])
         except (KeyboardInterrupt, SystemExit):
             raise

@@ -50,6 +50,12 @@ ACTION_VARIABLES: dict[str, Callable[[Action], Any]] = {
     "metadata": lambda a: a.metadata,
 }
 
+# ``delegation``: what the engine verified of the request's delegation chain. A
+# request made without delegation reads as depth 0 with empty names, so a rule
+# like ``delegation.depth > 2`` needs no null checks.
+NO_DELEGATION: dict[str, Any] = {"root": "", "delegatee": "", "depth": 0}
+REQUEST_VARIABLES = frozenset({"delegation"})
+
 _NEUTRAL: dict[str, Any] = {
     "args": {},
     "metadata": {},
@@ -70,8 +76,10 @@ class Condition:
     program: cel.Program
     variables: tuple[str, ...]  # the action variables it reads: only these are converted
 
-    def activation(self, action: Action) -> dict[str, Any]:
-        return {name: ACTION_VARIABLES[name](action) for name in self.variables}
+    def activation(
+        self, action: Action, delegation: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return _values(action, self.variables, delegation)
 
     def holds(self, activation: dict[str, Any] | cel.Context) -> bool:
         """True/False; raises whatever CEL raises (missing key, wrong type) and
@@ -82,15 +90,27 @@ class Condition:
         return result
 
 
-def shared_context(action: Action, variables: tuple[str, ...]) -> cel.Context:
+def _values(
+    action: Action, variables: tuple[str, ...], delegation: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        name: (delegation or NO_DELEGATION)
+        if name == "delegation"
+        else ACTION_VARIABLES[name](action)
+        for name in variables
+    }
+
+
+def shared_context(
+    action: Action, variables: tuple[str, ...], delegation: dict[str, Any] | None = None
+) -> cel.Context:
     """One CEL context for all the conditions of one evaluation.
 
     Handing values to CEL (converting them to its types) costs far more than
     running a compiled condition, so it is done once per action, not per rule.
+    ``delegation`` is the verified delegation's context (``VerifiedDelegation``).
     """
-    context: cel.Context = _cel().Context(
-        {name: ACTION_VARIABLES[name](action) for name in variables}
-    )
+    context: cel.Context = _cel().Context(_values(action, variables, delegation))
     return context
 
 
@@ -110,12 +130,13 @@ def compile_condition(source: str) -> Condition:
     except Exception as exc:
         raise ConditionError(_compile_message(str(exc))) from None
     names = program.variables()
-    unknown = [n for n in names if n not in ACTION_VARIABLES and not _bound_by_macro(n, source)]
+    readable = ACTION_VARIABLES.keys() | REQUEST_VARIABLES
+    unknown = [n for n in names if n not in readable and not _bound_by_macro(n, source)]
     if unknown:
-        known = ", ".join(ACTION_VARIABLES)
+        known = ", ".join([*ACTION_VARIABLES, *sorted(REQUEST_VARIABLES)])
         raise ConditionError(f"unknown variable {unknown[0]!r} (a condition can read: {known})")
     _reject_unknown_functions(program, set(program.functions()))
-    variables = tuple(n for n in names if n in ACTION_VARIABLES)
+    variables = tuple(n for n in names if n in readable)
     return Condition(source, program, variables)
 
 
@@ -132,6 +153,7 @@ def _reject_unknown_functions(program: Any, functions: set[str]) -> None:
     such an error counts against the rule (see ``RulePolicy``), never as an allow.
     """
     trial = {name: _NEUTRAL.get(name, "") for name in ACTION_VARIABLES}
+    trial["delegation"] = NO_DELEGATION
     try:
         program.execute(trial)
     except Exception as exc:

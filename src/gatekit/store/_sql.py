@@ -15,6 +15,7 @@ from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
 from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
+from gatekit.delegation.records import KeyRecord, KeyStatus
 from gatekit.policy.state import Charge
 from gatekit.store._base import reuse_for_same_action
 
@@ -30,6 +31,9 @@ _WINDOW_TOTAL = "SELECT COALESCE(SUM(amount), 0) FROM policy_events WHERE key = 
 _RECORD_COLUMNS = "writer_id, seq, record_id, at, kind, decision_id, body, hash"
 _CHECKPOINT_COLUMNS = "writer_id, seq, hash, at, key_id, body, signature"
 _PAGE = 5000
+_KEY_COLUMNS = (
+    "key_id, identity, public_key, algorithm, status, is_root, not_before, not_after, revoked_at"
+)
 
 
 def _iso(value: Any) -> str | None:
@@ -245,6 +249,73 @@ class SqlStore:
                 for charge in charges:
                     self._record(cur, charge.key, charge.amount, at, charge.window)
             return over
+
+    # -- delegation (DelegationStore) ----------------------------------------------
+
+    def add_agent_key(self, record: KeyRecord) -> None:
+        with self._write() as cur:
+            cur.execute(
+                self._q(
+                    f"INSERT INTO agent_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                (
+                    record.key_id,
+                    record.identity,
+                    record.public_key,
+                    record.algorithm,
+                    record.status,
+                    int(record.root),
+                    record.not_before,
+                    record.not_after,
+                    record.revoked_at,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise ValueError(f"agent key {record.key_id} is already registered")
+
+    def agent_key(self, key_id: str) -> KeyRecord | None:
+        row = self._one(f"SELECT {_KEY_COLUMNS} FROM agent_keys WHERE key_id = ?", (key_id,))
+        if row is None:
+            return None
+        key_id, identity, public_key, algorithm, status, root, not_before, not_after, revoked = row
+        return KeyRecord(
+            key_id=key_id,
+            identity=identity,
+            public_key=public_key,
+            algorithm=algorithm,
+            status=status,
+            root=bool(root),
+            not_before=not_before,
+            not_after=not_after,
+            revoked_at=revoked,
+        )
+
+    def revoke_agent_key(self, key_id: str, at: float) -> bool:
+        with self._write() as cur:
+            cur.execute(
+                self._q(
+                    "UPDATE agent_keys SET status = ?, revoked_at = COALESCE(revoked_at, ?)"
+                    " WHERE key_id = ?"
+                ),
+                (KeyStatus.REVOKED, at, key_id),
+            )
+            return bool(cur.rowcount == 1)
+
+    def nonce_seen(self, nonce: str) -> bool:
+        return self._one("SELECT 1 FROM delegation_nonces WHERE nonce = ?", (nonce,)) is not None
+
+    def use_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
+        with self._write() as cur:
+            cur.execute(self._q("DELETE FROM delegation_nonces WHERE expires_at < ?"), (now,))
+            cur.execute(
+                self._q(
+                    "INSERT INTO delegation_nonces (nonce, expires_at) VALUES (?, ?)"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                (nonce, expires_at),
+            )
+            return bool(cur.rowcount == 1)
 
     # -- the audit log -------------------------------------------------------------
 

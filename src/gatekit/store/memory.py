@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import builtins
+import heapq
 import json
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
 from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
+from gatekit.delegation.records import KeyRecord, KeyStatus
 from gatekit.policy.state import Charge, MemoryPolicyState
 from gatekit.store._base import reuse_for_same_action
 
@@ -27,6 +30,9 @@ class MemoryStore:
         self._chains: dict[str, list[AuditRecord]] = {}
         self._heads: dict[str, ChainHead] = {}
         self._checkpoints: dict[tuple[str, int], Checkpoint] = {}
+        self._agent_keys: dict[str, KeyRecord] = {}
+        self._nonces: dict[str, float] = {}
+        self._nonce_expiry: list[tuple[float, str]] = []  # a heap
 
     def create(
         self,
@@ -130,6 +136,42 @@ class MemoryStore:
 
     def spend(self, charges: Sequence[Charge], at: float) -> builtins.list[Charge]:
         return self._counters.spend(charges, at)
+
+    # -- delegation (DelegationStore) -------------------------------------------
+
+    def add_agent_key(self, record: KeyRecord) -> None:
+        with self._lock:
+            if record.key_id in self._agent_keys:
+                raise ValueError(f"agent key {record.key_id} is already registered")
+            self._agent_keys[record.key_id] = record
+
+    def agent_key(self, key_id: str) -> KeyRecord | None:
+        return self._agent_keys.get(key_id)
+
+    def revoke_agent_key(self, key_id: str, at: float) -> bool:
+        with self._lock:
+            record = self._agent_keys.get(key_id)
+            if record is None:
+                return False
+            revoked_at = record.revoked_at if record.revoked_at is not None else at
+            self._agent_keys[key_id] = replace(
+                record, status=KeyStatus.REVOKED, revoked_at=revoked_at
+            )
+            return True
+
+    def nonce_seen(self, nonce: str) -> bool:
+        return nonce in self._nonces
+
+    def use_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
+        with self._lock:
+            while self._nonce_expiry and self._nonce_expiry[0][0] < now:  # oldest first
+                _, stale = heapq.heappop(self._nonce_expiry)
+                self._nonces.pop(stale, None)
+            if nonce in self._nonces:
+                return False
+            self._nonces[nonce] = expires_at
+            heapq.heappush(self._nonce_expiry, (expires_at, nonce))
+            return True
 
     # -- the audit log ---------------------------------------------------------
 

@@ -1,0 +1,124 @@
+"""``gatekit keys agent create`` and ``gatekit delegation issue|inspect|verify|revoke``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gatekit.cli import app
+
+
+def _run(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_create_issue_delegate_verify_and_revoke(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "state")]
+    keys = str(tmp_path / "keys")
+    root = _run("keys", "agent", "create", "--id", "root", "--dir", keys, "--root", *data)
+    orch = _run("keys", "agent", "create", "--id", "orch", "--dir", keys, "--register", *data)
+    worker = _run("keys", "agent", "create", "--id", "w", "--dir", keys, "--register", *data)
+    root_id, orch_id, worker_id = (out.splitlines()[0] for out in (root, orch, worker))
+    assert (tmp_path / "keys" / f"{root_id}.key").stat().st_mode & 0o777 == 0o600
+
+    first = _run(
+        "delegation",
+        "issue",
+        "--key",
+        f"{keys}/{root_id}.key",
+        "--to",
+        "orch",
+        "--to-key",
+        orch_id,
+        "--tool",
+        "fs.*",
+        "--resource",
+        "/data",
+        "--max-risk",
+        "medium",
+    )
+    (tmp_path / "orch.chain").write_text(first)
+    chain = _run(
+        "delegation",
+        "issue",
+        "--key",
+        f"{keys}/{orch_id}.key",
+        "--to",
+        "w",
+        "--to-key",
+        worker_id,
+        "--chain",
+        str(tmp_path / "orch.chain"),
+        "--tool",
+        "fs.read",
+        "--resource",
+        "/data/a",
+        "--max-risk",
+        "low",
+        "--ttl",
+        "600",
+    )
+    (tmp_path / "w.chain").write_text(chain)
+    assert len(chain.split()) == 2
+
+    shown = json.loads(_run("delegation", "inspect", chain.split()[1]))
+    assert shown["verified"] is False
+    assert shown["claims"]["scope"] == {
+        "max_risk": "low",
+        "resources": ["/data/a"],
+        "tools": ["fs.read"],
+    }
+
+    out = _run("delegation", "verify", str(tmp_path / "w.chain"), *data)
+    assert out.startswith("ok: root root → w, depth 2")
+
+    _run("delegation", "revoke", orch_id, *data)
+    refused = CliRunner().invoke(app, ["delegation", "verify", str(tmp_path / "w.chain"), *data])
+    assert refused.exit_code == 1
+    assert "ancestor_revoked" in refused.output
+
+
+def test_a_widening_chain_does_not_verify(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "state")]
+    keys = str(tmp_path / "keys")
+    root_id = _run("keys", "agent", "create", "--id", "r", "--dir", keys, "--root", *data).split()[
+        0
+    ]
+    mid_id = _run(
+        "keys", "agent", "create", "--id", "m", "--dir", keys, "--register", *data
+    ).split()[0]
+    first = _run(
+        "delegation",
+        "issue",
+        "--key",
+        f"{keys}/{root_id}.key",
+        "--to",
+        "m",
+        "--to-key",
+        mid_id,
+        "--tool",
+        "fs.read",
+    )
+    (tmp_path / "c").write_text(first)
+    wider = _run(
+        "delegation",
+        "issue",
+        "--key",
+        f"{keys}/{mid_id}.key",
+        "--to",
+        "m",
+        "--to-key",
+        mid_id,
+        "--chain",
+        str(tmp_path / "c"),
+        "--ttl",
+        "60",
+    )
+    (tmp_path / "c2").write_text(wider)
+    refused = CliRunner().invoke(app, ["delegation", "verify", str(tmp_path / "c2"), *data])
+    assert refused.exit_code == 1
+    assert "scope_widened.tools" in refused.output
