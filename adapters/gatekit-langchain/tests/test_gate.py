@@ -12,6 +12,7 @@ from gatekit_langchain._review import parse_answer
 import gatekit
 from gatekit import Decision, Status
 from gatekit.adapters import Refusal, Refused, RunContext
+from gatekit.store import MemoryStore
 from gatekit.testing import running
 
 
@@ -20,18 +21,16 @@ def in_thread(thread: str | None, call_id: str | None = "c1") -> GatedCall:
     return GatedCall("send_email", {"to": "x"}, call_id, config)  # type: ignore[arg-type]
 
 
-ACTION = "a" * 64
-
-
-def key(call: GatedCall, action: str = ACTION) -> str | None:
-    return idempotency_key(call, action)
+def key(call: GatedCall) -> str | None:
+    return idempotency_key(call)
 
 
 def test_key_is_stable_per_thread_call_and_action() -> None:
     assert key(in_thread("t1")) == key(in_thread("t1"))
     assert key(in_thread("t1")) != key(in_thread("t2"))
     assert key(in_thread("t1")) != key(in_thread("t1", "c2"))
-    assert key(in_thread("t1")) != key(in_thread("t1"), "b" * 64)  # same id, other arguments
+    other_arguments = GatedCall("send_email", {"to": "y"}, "c1", in_thread("t1").config)
+    assert key(in_thread("t1")) != key(other_arguments)  # same id, other arguments
     assert key(in_thread("t1", None)) is None
     found = key(in_thread("t1"))
     assert found is not None
@@ -108,3 +107,16 @@ def test_gate_settings_are_checked_at_construction() -> None:
         Gate(review_timeout=0)
     with pytest.raises(gatekit.ConfigurationError):
         Gate(client="not a client")  # type: ignore[arg-type]
+
+
+def test_a_keyed_call_spends_one_call_of_the_runs_limit() -> None:
+    backend = gatekit.LocalBackend(store=MemoryStore())
+    gate = Gate(gatekit.Client(backend), on_review="refuse", default={"risk_level": "low"})
+    ran: list[str] = []
+
+    def agent(_input: object) -> None:
+        for n in range(2):
+            gate.run(GatedCall("lookup", {"n": n}, f"call_{n}"), lambda n=n: ran.append(f"r{n}"))
+
+    gatekit.Gateway(gatekit.Client(backend), agent_id="a", max_tool_calls=2).run(agent, input="x")
+    assert ran == ["r0", "r1"]

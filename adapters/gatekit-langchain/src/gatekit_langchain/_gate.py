@@ -28,7 +28,14 @@ from gatekit import (
     DecisionRequest,
     GatekitError,
 )
-from gatekit.adapters import DenialMode, Refused, ToolCallGate, current_run, digest
+from gatekit.adapters import (
+    DenialMode,
+    Refused,
+    ToolCallGate,
+    current_run,
+    digest,
+    json_arguments,
+)
 from gatekit_langchain._review import (
     approval_id_of,
     parse_answer,
@@ -93,13 +100,14 @@ def tool_message(refused: Refused, tool_call_id: str) -> ToolMessage:
     )
 
 
-def idempotency_key(call: GatedCall, action_digest: str) -> str | None:
+def idempotency_key(call: GatedCall) -> str | None:
     """Same tool call in the same thread → same key → the same decision after a resume.
 
     Scoped by the LangGraph thread when there is one (it survives a resume; a
     gatekit run id may not), else by the gatekit run, else by this process; and by
-    the action, so a repeated call id with other arguments is another call.
-    Without a tool call id there is nothing stable to find the decision by again.
+    the arguments, so a repeated call id with other arguments is another call.
+    Without a tool call id there is nothing stable to find the decision by again
+    (nor with arguments JSON cannot hold: the request refuses that call anyway).
     """
     if not call.tool_call_id:
         return None
@@ -111,14 +119,11 @@ def idempotency_key(call: GatedCall, action_digest: str) -> str | None:
         scope = f"run:{run.run_id}"
     else:
         scope = f"process:{_PROCESS_SCOPE}"
-    key = digest(
-        {
-            "tool": call.tool,
-            "tool_call_id": call.tool_call_id,
-            "scope": scope,
-            "action": action_digest,
-        }
-    )
+    named = {"tool": call.tool, "tool_call_id": call.tool_call_id, "scope": scope}
+    try:
+        key = digest({**named, "arguments": json_arguments(call.arguments)})
+    except ValueError:
+        return None
     return f"langchain:{key[:48]}"
 
 
@@ -169,12 +174,12 @@ class Gate:
             )
             if value is not None
         }
-        unkeyed = self.kit.request(call.tool, call.arguments, metadata={"langchain": trace})
-        key = idempotency_key(call, unkeyed.action_digest)
-        if key is None:
-            return unkeyed
+        # Prepared once: preparing spends a call of the run's limits.
         return self.kit.request(
-            call.tool, call.arguments, metadata={"langchain": trace}, idempotency_key=key
+            call.tool,
+            call.arguments,
+            metadata={"langchain": trace},
+            idempotency_key=idempotency_key(call),
         )
 
     def _mode(self, call: GatedCall) -> Literal["wait", "interrupt", "refuse"]:
