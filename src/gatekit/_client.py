@@ -102,19 +102,6 @@ def _poll_delays() -> Iterator[float]:
         delay = min(delay * 2, 1.0)
 
 
-class _ReviewCalls:
-    """A review backend's approve/reject, with positional arguments (for ``_call``)."""
-
-    def __init__(self, backend: ReviewBackend) -> None:
-        self._backend = backend
-
-    def approve(self, approval_id: str, reviewer: str, comment: str) -> Decision:
-        return self._backend.approve(approval_id, reviewer=reviewer, comment=comment)
-
-    def reject(self, approval_id: str, reviewer: str, comment: str) -> Decision:
-        return self._backend.reject(approval_id, reviewer=reviewer, comment=comment)
-
-
 class _Waiting:
     """One wait for a reviewer: its deadline, and telling people what it waits for."""
 
@@ -409,11 +396,11 @@ class _BaseClient:
         with _context.run_limits_paused():
             return self._prepared(action, fields)
 
-    def _reviews(self) -> _ReviewCalls:
+    def _reviews(self) -> ReviewBackend:
         backend = self.backend
         if not isinstance(backend, ReviewBackend):
             raise BackendError(f"{type(backend).__name__} does not accept reviews")
-        return _ReviewCalls(backend)
+        return backend
 
     # -- judging answers -----------------------------------------------------------
 
@@ -602,11 +589,19 @@ class Client(_BaseClient):
 
     def approve(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
         """Record a human's approval (the backend must accept reviews)."""
-        return self._call(self._reviews().approve, approval_id, reviewer, comment)
+        return self._call(
+            functools.partial(
+                self._reviews().approve, approval_id, reviewer=reviewer, comment=comment
+            )
+        )
 
     def reject(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
         """Record a human's rejection (the backend must accept reviews)."""
-        return self._call(self._reviews().reject, approval_id, reviewer, comment)
+        return self._call(
+            functools.partial(
+                self._reviews().reject, approval_id, reviewer=reviewer, comment=comment
+            )
+        )
 
     def consume(self, decision: Decision, request: DecisionRequest) -> Decision:
         """Just before running: raise unless ``decision`` lets ``request`` run. A
@@ -751,20 +746,24 @@ class AsyncClient(_BaseClient):
 
     async def approve(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
         """See ``Client.approve``."""
-        approve = self._in_thread(self._reviews().approve)
-        return await self._call(approve, approval_id, reviewer, comment)
+        approve = functools.partial(
+            self._reviews().approve, approval_id, reviewer=reviewer, comment=comment
+        )
+        return await self._call(self._in_thread(approve))
 
     async def reject(self, approval_id: str, *, reviewer: str, comment: str = "") -> Decision:
         """See ``Client.reject``."""
-        reject = self._in_thread(self._reviews().reject)
-        return await self._call(reject, approval_id, reviewer, comment)
+        reject = functools.partial(
+            self._reviews().reject, approval_id, reviewer=reviewer, comment=comment
+        )
+        return await self._call(self._in_thread(reject))
 
     @staticmethod
-    def _in_thread(fn: Callable[..., R]) -> Callable[..., Awaitable[R]]:
+    def _in_thread(fn: Callable[[], R]) -> Callable[[], Awaitable[R]]:
         """A sync backend call, off the event loop (reviews have no async form)."""
 
-        async def call(*args: Any) -> R:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+        async def call() -> R:
+            return await anyio.to_thread.run_sync(fn)
 
         return call
 
