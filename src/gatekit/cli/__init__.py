@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from gatekit._version import __version__
-from gatekit.cli import approvals, audit
+from gatekit.cli import approvals, audit, server
 from gatekit.cli._common import App, fail, short_id
 from gatekit.cli.delegation import delegation_app, keys_app
 from gatekit.cli.demo import demo
@@ -27,7 +27,11 @@ app.command()(demo)
 app.add_typer(policy_app, name="policy")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(audit.app, name="audit")
+keys_app.command("create")(server.create)
+keys_app.command("list")(server.list_command)
+keys_app.command("revoke")(server.revoke)
 app.add_typer(keys_app, name="keys")
+app.command()(server.serve)
 app.add_typer(delegation_app, name="delegation")
 
 

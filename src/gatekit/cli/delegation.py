@@ -25,7 +25,10 @@ from gatekit.delegation import (
 )
 from gatekit.store import Store, open_store
 
-keys_app = App(help="Keys of the agents that delegate and act under delegation.")
+keys_app = App(
+    help="API keys of the server, and the key pairs of agents that delegate.",
+    no_args_is_help=True,
+)
 agent_keys = App(help="Agent key pairs (Ed25519).", no_args_is_help=True)
 keys_app.add_typer(agent_keys, name="agent")
 delegation_app = App(help="Issue, inspect, verify and revoke delegations.", no_args_is_help=True)

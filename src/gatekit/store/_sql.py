@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
+from gatekit.api_keys import ApiKeyRecord, Role
 from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
 from gatekit.delegation.records import KeyRecord, KeyStatus
 from gatekit.policy.state import Charge
@@ -31,6 +32,7 @@ _WINDOW_TOTAL = "SELECT COALESCE(SUM(amount), 0) FROM policy_events WHERE key = 
 _RECORD_COLUMNS = "writer_id, seq, record_id, at, kind, decision_id, body, hash"
 _CHECKPOINT_COLUMNS = "writer_id, seq, hash, at, key_id, body, signature"
 _PAGE = 5000
+_API_KEY_COLUMNS = "key_id, name, role, secret_hash, created_at, revoked_at"
 _KEY_COLUMNS = (
     "key_id, identity, public_key, algorithm, status, is_root, not_before, not_after, revoked_at"
 )
@@ -446,3 +448,42 @@ class SqlStore:
                 (writer_id, up_to_seq),
             )
             return deleted
+
+    # -- the server's API keys (ApiKeyStore) ---------------------------------------
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        with self._write() as cur:
+            cur.execute(
+                self._q(f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
+                (
+                    record.key_id,
+                    record.name,
+                    record.role.value,
+                    record.secret_hash,
+                    record.created_at,
+                    record.revoked_at,
+                ),
+            )
+
+    def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
+        return None if row is None else _api_key(row)
+
+    def api_keys(self) -> builtins.list[ApiKeyRecord]:
+        rows = self._all(f"SELECT {_API_KEY_COLUMNS} FROM api_keys ORDER BY created_at", ())
+        return [_api_key(row) for row in rows]
+
+    def revoke_api_key(self, key_id: str, at: float) -> bool:
+        with self._write() as cur:
+            cur.execute(
+                self._q(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?"
+                ),
+                (at, key_id),
+            )
+            return bool(cur.rowcount == 1)
+
+
+def _api_key(row: Any) -> ApiKeyRecord:
+    key_id, name, role, secret_hash, created_at, revoked_at = row
+    return ApiKeyRecord(key_id, name, Role(role), secret_hash, created_at, revoked_at)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
+from gatekit.api_keys import ApiKeyRecord
 from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, Checkpoint
 from gatekit.delegation.records import KeyRecord, KeyStatus
 from gatekit.policy.state import Charge, MemoryPolicyState
@@ -33,6 +34,7 @@ class MemoryStore:
         self._agent_keys: dict[str, KeyRecord] = {}
         self._nonces: dict[str, float] = {}
         self._nonce_expiry: list[tuple[float, str]] = []  # a heap
+        self._api_keys: dict[str, ApiKeyRecord] = {}
 
     def create(
         self,
@@ -235,3 +237,26 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    # -- the server's API keys (ApiKeyStore) -------------------------------------
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        with self._lock:
+            if record.key_id in self._api_keys:
+                raise ValueError(f"API key {record.key_id} already exists")
+            self._api_keys[record.key_id] = record
+
+    def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return self._api_keys.get(key_id)
+
+    def api_keys(self) -> builtins.list[ApiKeyRecord]:
+        return sorted(self._api_keys.values(), key=lambda record: record.created_at)
+
+    def revoke_api_key(self, key_id: str, at: float) -> bool:
+        with self._lock:
+            record = self._api_keys.get(key_id)
+            if record is None:
+                return False
+            if record.revoked_at is None:
+                self._api_keys[key_id] = replace(record, revoked_at=at)
+            return True
