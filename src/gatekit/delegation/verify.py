@@ -8,6 +8,9 @@ status → the proof's signature (algorithm from the key record) → its time wi
 delegatee (and the action's agent_id, if set, is its identity) → the action
 inside every hop's scope → the nonce recorded (only now, after every signature
 checked) → call budgets.
+
+A proof for the run-level decision (``RUN_TARGET``) is held to ``max_risk`` only:
+see ``_check_scopes``.
 """
 
 from __future__ import annotations
@@ -34,8 +37,21 @@ from gatekit.delegation._parsing import (
 from gatekit.delegation.errors import DelegationRefused
 from gatekit.delegation.keys import public_key_from_pem
 from gatekit.delegation.records import DelegationStore, KeyRecord, KeyStatus
-from gatekit.delegation.scope import DelegationScope, scope_violation, widened_fields
-from gatekit.delegation.tokens import DELEGATION_TYP, PROOF_TYP, action_body, token_hash
+from gatekit.delegation.scope import (
+    DelegationScope,
+    risk_violation,
+    scope_violation,
+    widened_fields,
+)
+from gatekit.delegation.tokens import (
+    DEFAULT_TARGET,
+    DELEGATION_TYP,
+    PROOF_TYP,
+    RUN_TARGET,
+    RUN_TOOL,
+    action_body,
+    token_hash,
+)
 from gatekit.policy.state import Charge, PolicyState
 
 __all__ = ["DelegationConfig", "DelegationVerifier", "VerifiedDelegation"]
@@ -93,14 +109,16 @@ class DelegationVerifier:
         root = self._check_chain(chain, now)
         _check_delegatee(chain[-1], proof, key, actions)
         scopes = [DelegationScope.from_claims(token.claims["scope"]) for token in chain]
-        _check_scopes(scopes, actions)
+        run = proof.claims["op"] == RUN_TARGET
+        _check_scopes(scopes, actions, run=run)
         verified = VerifiedDelegation(root, key.identity, len(chain), chain[-1].claims["jti"])
         if dry_run:
             return verified
         expires = proof.claims["iat"] + self.config.proof_max_age + self.config.clock_skew + 1
         if not self.store.use_nonce(nonce, expires, now):
             raise DelegationRefused("replay")  # a concurrent twin got there first
-        self._spend_budgets(chain, scopes, now)
+        if not run:  # a budget counts tool calls; starting a run is not one
+            self._spend_budgets(chain, scopes, now)
         return verified
 
     def verify_chain(self, tokens: list[str], now: float) -> VerifiedDelegation:
@@ -144,8 +162,7 @@ class DelegationVerifier:
         self._check_proof_time(proof, now)
         if proof.claims["aud"] != self.config.audience:
             raise DelegationRefused("wrong_audience")
-        if proof.claims["op"] != "decide":
-            raise DelegationRefused("wrong_target")
+        _check_target(proof, action)
         self._check_body(proof, body, action)
         if proof.claims["iss"] != key.identity:
             raise DelegationRefused("issuer_mismatch")
@@ -267,6 +284,16 @@ class DelegationVerifier:
             raise DelegationRefused("budget_exhausted")
 
 
+def _check_target(proof: Jws, action: Action) -> None:
+    """A proof says what it is for; a run-level proof only ever covers the run action."""
+    target = proof.claims["op"]
+    if target == DEFAULT_TARGET:
+        return
+    if target == RUN_TARGET and action.tool == RUN_TOOL:
+        return
+    raise DelegationRefused("wrong_target")
+
+
 def _check_delegatee(leaf: Jws, proof: Jws, key: KeyRecord, actions: tuple[Action, ...]) -> None:
     if leaf.claims["cnf"]["jkt"] != proof.key_id or leaf.claims["sub"] != key.identity:
         raise DelegationRefused("wrong_delegatee")
@@ -275,9 +302,16 @@ def _check_delegatee(leaf: Jws, proof: Jws, key: KeyRecord, actions: tuple[Actio
         raise DelegationRefused("agent_mismatch")
 
 
-def _check_scopes(scopes: list[DelegationScope], actions: tuple[Action, ...]) -> None:
+def _check_scopes(
+    scopes: list[DelegationScope], actions: tuple[Action, ...], *, run: bool
+) -> None:
+    """Every action inside every hop's scope. The run-level decision is not a tool
+    call: the tools, operations, resources and sensitivities it might touch are
+    checked call by call inside the run, so only its risk is held to ``max_risk``
+    here (a token that lets a worker call ``fs.read`` need not name ``agent.run``)."""
+    check = risk_violation if run else scope_violation
     for scope in scopes:
         for action in actions:
-            violation = scope_violation(scope, action)
+            violation = check(scope, action)
             if violation is not None:
                 raise DelegationRefused(f"out_of_scope.{violation}")
