@@ -4,9 +4,10 @@ signatures once, while revocations, key windows and expiry still hold on every r
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-import jwt
 import pytest
+from jwt.algorithms import OKPAlgorithm
 
 from gatekit.delegation import (
     AgentKey,
@@ -25,21 +26,22 @@ from tests.delegation.world import (
     World,
     assert_accepted,
     assert_refused,
+    b64,
     read_action,
 )
 
 
 @pytest.fixture
 def signatures_checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every JWS whose signature PyJWT verifies, in order (the real check still runs)."""
+    """Every JWS whose signature is verified, in order (the real check still runs)."""
     seen: list[str] = []
-    real = jwt.PyJWS.decode_complete
+    real = OKPAlgorithm.verify
 
-    def counting(self: jwt.PyJWS, jws: str, *args: object, **kwargs: object) -> object:
-        seen.append(jws)
-        return real(self, jws, *args, **kwargs)  # type: ignore[arg-type]
+    def counting(self: OKPAlgorithm, msg: bytes, key: Any, sig: bytes) -> bool:
+        seen.append(f"{msg.decode()}.{b64(sig)}")
+        return real(self, msg, key, sig)
 
-    monkeypatch.setattr(jwt.PyJWS, "decode_complete", counting)
+    monkeypatch.setattr(OKPAlgorithm, "verify", counting)
     return seen
 
 
