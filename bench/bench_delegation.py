@@ -8,12 +8,14 @@ never seen, so every hop's signature is verified) and *warm* (one chain for all
 requests, as in a run: the chain comes from the verified-chain cache, and only
 the proof's signature, the key reads and the time windows are checked).
 
-Per store, three rows per case:
+Per store, three rows per case, measured one request of each in turn (so they
+meet the same load and the same database size):
+  decide, no delegation   Engine.decide of the same action without delegation
   verify   DelegationVerifier.verify alone (proof, replay look-up, chain, scope,
            the nonce written to the store), on a verifier over the engine's store
   decide   Engine.decide of the delegated request (verification, policy, the
-           decision and its audit record committed)
-  adds     decide p50 minus the p50 of the same decision without delegation
+           decision and its audit record committed); "adds" is its p50 minus
+           the p50 without delegation
 Proofs are signed before timing starts (that is the client's cost, printed
 first with the parts of one verification).
 
@@ -112,7 +114,7 @@ def _timed(fn: Callable[[DecisionRequest], object], requests: list[DecisionReque
 def _row(label: str, samples: list[int], baseline: float | None = None) -> float:
     p50, p99 = _percentiles(samples)
     extra = f"  adds p50 {p50 - baseline:7.1f} µs" if baseline is not None else ""
-    print(f"  {label:<32} p50 {p50:8.1f} µs  p99 {p99:8.1f} µs{extra}")
+    print(f"  {label:<36} p50 {p50:8.1f} µs  p99 {p99:8.1f} µs{extra}")
     return p50
 
 
@@ -135,19 +137,39 @@ def _verify_only(engine: Engine) -> Callable[[DecisionRequest], object]:
     return verify
 
 
+def _interleaved(
+    *cases: tuple[Callable[[DecisionRequest], object], list[DecisionRequest]],
+) -> list[list[int]]:
+    """One request of each case in turn, so every case meets the same machine load
+    and the same database size (the rows compare like with like)."""
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in cases]
+    for i in range(len(cases[0][1])):
+        for (fn, requests), timings in zip(cases, samples, strict=True):
+            start = clock()
+            fn(requests[i])
+            timings.append(clock() - start)
+    return samples
+
+
 def bench_store(label: str, engine: Engine, calls: int) -> None:
     print(f"{label}")
     agents = Agents(engine)
-    plain = [DecisionRequest.for_action(ACTION) for _ in range(calls)]
-    _timed(engine.decide, plain[: min(500, calls)])  # warm up the store, policy, audit
+    verify = _verify_only(engine)
+    warm_up = [DecisionRequest.for_action(ACTION) for _ in range(min(500, calls))]
+    _timed(engine.decide, warm_up)  # the store, policy and audit
     _timed(engine.decide, _requests(agents, 1, min(200, calls), warm=False))
-    baseline = _row("decide, no delegation", _timed(engine.decide, plain))
     for depth in DEPTHS:
         for warm in (False, True):
             case = f"depth {depth}, {'warm' if warm else 'cold'}"
-            verified = _timed(_verify_only(engine), _requests(agents, depth, calls, warm=warm))
+            plain = [DecisionRequest.for_action(ACTION) for _ in range(calls)]
+            base, decided, verified = _interleaved(
+                (engine.decide, plain),
+                (engine.decide, _requests(agents, depth, calls, warm=warm)),
+                (verify, _requests(agents, depth, calls, warm=warm)),
+            )
+            baseline = _row(f"{case}: decide, no delegation", base)
             _row(f"{case}: verify", verified)
-            decided = _timed(engine.decide, _requests(agents, depth, calls, warm=warm))
             _row(f"{case}: decide", decided, baseline)
 
 
