@@ -384,8 +384,20 @@ def test_an_oversized_body(world: World) -> None:
 
 
 def test_a_child_whose_expiry_outlives_its_parent(world: World) -> None:
-    chain = world.worker_chain(ttl=7200)
-    assert_refused(world, world.decide(world.request(chain)), "expiry_outlives_parent")
+    # `delegate()` refuses to make this child; a holder signing by hand still can.
+    root_chain = world.root_chain(ttl=3600)
+    child = issue_delegation(
+        world.orchestrator,
+        delegatee="worker",
+        delegatee_key_id=world.worker.key_id,
+        scope=NARROW,
+        audience="gatekit",
+        ttl=7200,
+        parent=root_chain.leaf,
+        now=world.now,
+    )
+    request = world.request(DelegationChain((root_chain.leaf, child), world.worker))
+    assert_refused(world, world.decide(request), "expiry_outlives_parent")
 
 
 def test_a_not_yet_valid_token(world: World) -> None:
