@@ -547,7 +547,8 @@ def test_an_integer_too_long_to_parse(world: World) -> None:
     assert_refused(world, world.decide(with_envelope(request, proof=forged)), "malformed")
 
 
-def test_a_proof_for_another_operation(world: World) -> None:
+@pytest.mark.parametrize("target", ["consume", "delegate"])
+def test_a_proof_for_another_operation(world: World, target: str) -> None:
     chain = world.worker_chain()
     action = read_action()
     body = chain.envelope(action, now=world.now).body
@@ -557,7 +558,7 @@ def test_a_proof_for_another_operation(world: World) -> None:
         body=body,
         audience="gatekit",
         now=world.now,
-        target="consume",
+        target=target,
     )
     request = with_envelope(world.request(chain, action), proof=proof)
     assert_refused(world, world.decide(request), "wrong_target")
