@@ -17,7 +17,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
@@ -27,6 +27,9 @@ from gatekit._models import Action, DelegationEnvelope
 from gatekit.delegation.errors import DelegationRefused
 from gatekit.delegation.keys import AgentKey
 from gatekit.delegation.scope import DelegationScope
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ALGORITHM",
@@ -241,6 +244,35 @@ class DelegationChain:
             now=issued,
         )
         return DelegationChain((*self.tokens, token), None, self.audience)
+
+    def request_child(
+        self,
+        server_url: str,
+        *,
+        api_key: str,
+        delegatee: str,
+        delegatee_key_id: str,
+        scope: DelegationScope,
+        ttl: float | None = None,
+        http: httpx.Client | None = None,
+        timeout: float = 10.0,
+    ) -> DelegationChain:
+        """A longer chain whose new token the gatekit server at ``server_url`` issued
+        (``POST /v1/delegations``, audited there) after this chain's holder proved it
+        holds the leaf. See ``gatekit.delegation.remote.request_child``."""
+        from gatekit.delegation.remote import request_child  # it imports this module
+
+        return request_child(
+            self,
+            server_url,
+            api_key=api_key,
+            delegatee=delegatee,
+            delegatee_key_id=delegatee_key_id,
+            scope=scope,
+            ttl=ttl,
+            http=http,
+            timeout=timeout,
+        )
 
     def envelope(
         self, action: Action, *, now: float | None = None, nonce: str | None = None

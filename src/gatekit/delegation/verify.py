@@ -26,7 +26,7 @@ import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -66,6 +66,9 @@ from gatekit.delegation.tokens import (
 )
 from gatekit.policy.state import Charge, PolicyState
 
+if TYPE_CHECKING:
+    from gatekit._settings import Settings
+
 __all__ = ["ChildGrant", "DelegationConfig", "DelegationVerifier", "VerifiedDelegation"]
 
 _BUDGET_WINDOW = 10 * 365 * 86400.0  # longer than any token lives
@@ -86,6 +89,17 @@ class DelegationConfig:
     clock_skew: float = 5.0  # how far ahead of our clock an iat/nbf may be
     required: bool = False  # refuse requests that carry no delegation
     chain_cache_size: int = 1024  # verified chains remembered (0: verify every time)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DelegationConfig:
+        """The ``delegation_*`` settings (``GATEKIT_DELEGATION_*``)."""
+        return cls(
+            audience=settings.delegation_audience,
+            max_depth=settings.delegation_max_depth,
+            proof_max_age=settings.delegation_proof_max_age,
+            clock_skew=settings.delegation_clock_skew,
+            required=settings.delegation_required,
+        )
 
 
 @dataclass(frozen=True, slots=True)
