@@ -70,3 +70,9 @@ def test_a_ttl_must_be_positive(ttl: float) -> None:
     world = World()
     with pytest.raises(ValidationError, match="positive"):
         _child(world, world.root_chain(), ttl=ttl)
+
+
+def test_a_ttl_under_a_second_is_a_whole_second_not_none() -> None:
+    world = World()
+    child = _child(world, world.root_chain(), ttl=0.5)
+    assert _expiry(child.leaf) == int(world.now) + 1

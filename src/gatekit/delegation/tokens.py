@@ -13,6 +13,7 @@ accepted as the other.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 import uuid
@@ -81,7 +82,7 @@ def child_expiry(parent_expires: int, issued: int, ttl: float | None) -> int:
         raise DelegationRefused("token_expired")
     if ttl is None:
         return min(issued + int(DEFAULT_TTL), parent_expires)
-    expires = issued + int(ttl)
+    expires = issued + math.ceil(ttl)  # whole seconds, and never 0 for a ttl under one
     if expires > parent_expires:
         raise DelegationRefused("expiry_outlives_parent")
     return expires

@@ -17,7 +17,7 @@ can change (see ``_still_trusted``). A proof for the run-level decision
 ``verify_issuance`` checks a request for a child token (the server's
 ``POST /v1/delegations``) with the same steps up to the delegatee, then the child
 asked for (depth, narrowing, expiry) instead of an action; such a child is signed
-by a root key and names the caller in ``for`` (see ``_check_signer``).
+by a root key and names the caller in ``for`` (see ``_check_issued_for``).
 """
 
 from __future__ import annotations
