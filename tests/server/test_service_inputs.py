@@ -133,3 +133,20 @@ def test_unknown_routes_and_methods_are_problems(served: Server) -> None:
     wrong = served.client.put("/v1/keys", headers=served.auth(Role.ADMIN))
     assert (wrong.status_code, wrong.json()["code"]) == (405, "method_not_allowed")
     assert wrong.headers["allow"] == "GET, POST"  # every method of the path, not the first
+
+
+def test_every_body_has_a_size_limit(served: Server) -> None:
+    document = served.client.get("/v1/openapi.json").json()
+    with_body = [
+        (method.upper(), path.format(decision_id="dec_1", approval_id="apr_1"))
+        for path, methods in document["paths"].items()
+        for method, spec in methods.items()
+        if "requestBody" in spec
+    ]
+    assert len(with_body) >= 7
+    oversized = b'{"comment": "' + b"x" * (2 << 20) + b'"}'
+    for method, path in with_body:
+        headers = {**served.auth(Role.ADMIN), "content-type": "application/json"}
+        answer = served.client.request(method, path, content=oversized, headers=headers)
+        assert (answer.status_code, answer.json()["code"]) == (413, "body_too_large"), path
+    assert served.engine.store.list(None) == []
