@@ -16,6 +16,7 @@ from gatekit.api_keys import ApiKeyStore
 from gatekit.engine import Engine
 from gatekit.server import api, delegations, ops, problems
 from gatekit.server.metrics import Metrics
+from gatekit.server.writer import with_writer_id
 
 MAX_BODY_BYTES = 1024 * 1024  # a decision request is a few KB; arguments are summaries
 
@@ -47,6 +48,7 @@ def create_app(
         summary="Governance decisions for AI agents' tool calls.",
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
+        swagger_ui_oauth2_redirect_url="/v1/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -62,8 +64,9 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """The app ``GATEKIT_*`` describes (``gatekit serve`` workers start with this)."""
-    return create_app()
+    """The app ``GATEKIT_*`` describes (``gatekit serve`` workers start with this),
+    writing its own audit chain (see ``gatekit.server.writer``)."""
+    return create_app(with_writer_id(load_settings()))
 
 
 class BodyLimit:
