@@ -21,6 +21,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from gatekit import Settings
 from gatekit.api_keys import Role, create_key
+from gatekit.delegation import AgentKey, register_key
 from gatekit.engine import Engine
 from gatekit.server import create_app
 from gatekit.server.auth import ROLE_EXTENSION
@@ -54,10 +55,16 @@ def served(tmp_path: Path, db: Database) -> Iterator[Served]:
     refuses, such as NUL characters, must be 422s, not 500s)."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(REVIEW_POLICY)
+    issuer = AgentKey.generate("gatekit-server")  # so /v1/delegations really issues
     config = Settings(
-        data_dir=db.data_dir, database_url=db.url, policy=policy, writer_id="schema-test"
+        data_dir=db.data_dir,
+        database_url=db.url,
+        policy=policy,
+        writer_id="schema-test",
+        delegation_issuer_key=issuer.save(tmp_path / "issuer"),
     )
     engine = Engine.from_settings(config)
+    register_key(engine.store, issuer, root=True)
     keys = {role.value: create_key(engine.store, name=role.value, role=role)[0] for role in Role}
     yield Served(create_app(config, engine=engine), keys)
     engine.close()

@@ -55,8 +55,11 @@ class ChildRequest(BaseModel):
     @field_validator("scope", mode="before")
     @classmethod
     def _strict_scope(cls, value: Any) -> Any:
-        # The claim shapes exactly, as a token carries them: no "5" for a budget.
-        return DelegationScope.from_claims(value) if isinstance(value, dict) else value
+        # The claim shapes exactly, as a token carries them: no "5" for a budget. A
+        # null field is one left out (unrestricted), as the documented schema says.
+        if not isinstance(value, dict):
+            return value
+        return DelegationScope.from_claims({k: v for k, v in value.items() if v is not None})
 
     @field_serializer("scope")
     def _scope_claims(self, scope: DelegationScope) -> dict[str, Any]:

@@ -32,7 +32,8 @@ from gatekit.delegation.records import DelegationStore
 from gatekit.engine import Engine
 from gatekit.server.api import Agent
 from gatekit.server.auth import engine_of
-from gatekit.server.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemError
+from gatekit.server.problems import KEYED_RESPONSES, MEDIA_TYPE, Problem, ProblemError
+from gatekit.server.routing import ApiRoute
 
 __all__ = ["install", "router"]
 
@@ -42,8 +43,9 @@ _PROBLEM = {"model": Problem, "content": {MEDIA_TYPE: {}}}
 router = APIRouter(
     prefix="/v1",
     tags=["delegation"],
+    route_class=ApiRoute,
     responses={
-        **PROBLEM_RESPONSES,
+        **KEYED_RESPONSES,
         403: {**_PROBLEM, "description": "Refused, with the verifier's reason code"},
         503: {**_PROBLEM, "description": "The server issues no delegations"},
     },
