@@ -14,32 +14,24 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from gatekit._exceptions import (
-    ApprovalConsumed,
-    ApprovalExpired,
-    Blocked,
     DecisionError,
     IdempotencyConflict,
-    PendingReview,
-    RateLimited,
-    Rejected,
     ReviewConflict,
     ValidationError,
 )
 from gatekit._models import Decision
+from gatekit._problems import (
+    DECISION_ERROR_CODES,
+    IDEMPOTENCY_CONFLICT,
+    INVALID_REQUEST,
+    MEDIA_TYPE,
+    REVIEW_CONFLICT,
+)
 
 logger = logging.getLogger("gatekit.server")
 
-MEDIA_TYPE = "application/problem+json"
-
-# The stable codes of refused decision uses, both ways: the client maps them back.
-DECISION_ERROR_CODES: dict[type[DecisionError], str] = {
-    RateLimited: "rate_limited",
-    Blocked: "blocked",
-    PendingReview: "pending_review",
-    Rejected: "rejected",
-    ApprovalExpired: "approval_expired",
-    ApprovalConsumed: "approval_consumed",
-}
+# The stable codes live in gatekit._problems: HttpBackend maps them back to the
+# engine's exceptions without importing the server.
 
 
 class Problem(BaseModel):
@@ -112,7 +104,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(422, "invalid_request", _describe(exc.errors()))
+        return problem_response(422, INVALID_REQUEST, _describe(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -122,15 +114,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ValidationError)
     async def _gatekit_invalid(request: Request, exc: ValidationError) -> JSONResponse:
-        return problem_response(422, "invalid_request", str(exc))
+        return problem_response(422, INVALID_REQUEST, str(exc))
 
     @app.exception_handler(IdempotencyConflict)
     async def _idempotency(request: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return problem_response(409, "idempotency_conflict", str(exc))
+        return problem_response(409, IDEMPOTENCY_CONFLICT, str(exc))
 
     @app.exception_handler(ReviewConflict)
     async def _review_conflict(request: Request, exc: ReviewConflict) -> JSONResponse:
-        return problem_response(409, "review_conflict", str(exc))
+        return problem_response(409, REVIEW_CONFLICT, str(exc))
 
     @app.exception_handler(DecisionError)
     async def _decision(request: Request, exc: DecisionError) -> JSONResponse:
