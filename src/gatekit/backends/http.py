@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
@@ -68,7 +68,7 @@ class _Call(Generic[T]):
     read: Callable[[Answer], T]
     body: bytes | None = None
     replayable: bool = False
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] | None = None  # None, not {}: httpx re-parses the URL for params
 
 
 @dataclass(slots=True)
