@@ -11,10 +11,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import pytest
 
 from gatekit import (
     Action,
+    AsyncClient,
     BackendError,
     Client,
     Decision,
@@ -271,3 +273,24 @@ def test_requests_in_flight_are_bounded(fake_server: FakeServer) -> None:
         thread.join(timeout=30)
     assert answers == [Status.ALLOWED] * 6
     assert fake_server.most_in_flight <= 2
+
+
+def test_the_async_path_fails_closed_on_a_lie_too(fake_server: FakeServer) -> None:
+    lie = decision_json(request("read_file", arguments={"path": "/tmp/other"}))
+    fake_server.script(Reply(200, lie), Reply(200, "garbage", {"content-type": "application/json"}))
+    backend = HttpBackend(fake_server.url, api_key=KEY, retries=0)
+    client, ran = AsyncClient(backend, agent_id="a"), []
+
+    @client.intercept(tool="read_file", risk_level="low")
+    async def read_file(path: str) -> None:
+        ran.append(path)
+
+    async def scenario() -> None:
+        for _ in range(2):
+            with pytest.raises(BackendError):
+                await read_file("/etc/hosts")
+        await backend.aclose()
+
+    anyio.run(scenario)
+    assert ran == []
+    assert len(fake_server.requests) == 2
