@@ -25,6 +25,7 @@ EXPECTED_PUBLIC_NAMES = [
     "FailMode",
     "GatekitError",
     "Gateway",
+    "HttpBackend",
     "IdempotencyConflict",
     "LocalBackend",
     "OperationClass",

@@ -9,6 +9,8 @@ Each call asks the decision engine first and runs only when the decision
 allows it; if no valid decision can be had, it does not run (fail closed).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from gatekit._client import AsyncClient, Client, default_client, intercept
 from gatekit._exceptions import (
     ApprovalConsumed,
@@ -45,6 +47,9 @@ from gatekit.backends import Backend, LocalBackend
 from gatekit.dlp import DlpMode
 from gatekit.gateway import Gateway, RunResult
 
+if TYPE_CHECKING:
+    from gatekit.backends.http import HttpBackend
+
 __all__ = [
     "Action",
     "ApprovalConsumed",
@@ -66,6 +71,7 @@ __all__ = [
     "FailMode",
     "GatekitError",
     "Gateway",
+    "HttpBackend",
     "IdempotencyConflict",
     "LocalBackend",
     "OperationClass",
@@ -84,3 +90,12 @@ __all__ = [
     "default_client",
     "intercept",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # HttpBackend loads httpx on first use, not with ``import gatekit``.
+    if name == "HttpBackend":
+        from gatekit.backends.http import HttpBackend
+
+        return HttpBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,7 +56,7 @@ from gatekit._models import (
     Status,
 )
 from gatekit._settings import FailMode, Settings, load_settings
-from gatekit.backends import Backend, LocalBackend, ReviewBackend
+from gatekit.backends import Backend, LocalBackend, ReviewBackend, backend_from_settings
 from gatekit.delegation import AgentKey, DelegationChain
 from gatekit.dlp import DlpMode, mask_value, scan_value
 
@@ -287,7 +287,7 @@ class _BaseClient:
                 f"backend must implement gatekit.backends.Backend, got {type(backend).__name__}"
             )
         if backend is None:
-            backend = LocalBackend.from_settings(self.settings)
+            backend = backend_from_settings(self.settings)
             _close_at_exit(self, backend)
         self.backend: Backend = backend
 

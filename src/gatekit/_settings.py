@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gatekit._exceptions import ConfigurationError
@@ -89,6 +89,25 @@ class Settings(BaseSettings):
         description="The server's agent key file (registered as a root) that signs child "
         "tokens at POST /v1/delegations; unset: that route answers 503.",
     )
+    # -- a shared decision server (HttpBackend) --
+    server_url: str | None = Field(
+        default=None,
+        description="http(s)://… of a `gatekit serve`; set, Client() asks it instead of "
+        "an embedded engine.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="The server's API key (gk_…); never logged or shown."
+    )
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from gatekit import api_keys
 from gatekit._models import Action, Decision, DecisionRequest, Outcome, Status
+from gatekit._problems import NOT_FOUND
 from gatekit.api_keys import ApiKeyRecord, Principal, Role
 from gatekit.audit import KeyRing, read_witness, verify
 from gatekit.audit.export import export_jsonl
@@ -139,7 +140,7 @@ def show_approval(approval_id: ApprovalId, request: Request, _: Reviewer) -> App
     """One review: the decision (reason, rules and checks) and the masked action."""
     decision = engine_of(request).store.find_by_approval(approval_id)
     if decision is None:
-        raise ProblemError(404, "not_found", f"no approval {approval_id!r}")
+        raise ProblemError(404, NOT_FOUND, f"no approval {approval_id!r}")
     return _view(request, decision)
 
 
@@ -282,7 +283,7 @@ def new_key(body: NewKey, request: Request, _: Admin) -> CreatedKey:
 def delete_key(key_id: KeyId, request: Request, _: Admin) -> Response:
     """Revoke a key: every replica refuses it from the next request on."""
     if not api_keys.revoke_key(engine_of(request).store, key_id):
-        raise ProblemError(404, "not_found", f"no API key {key_id!r}")
+        raise ProblemError(404, NOT_FOUND, f"no API key {key_id!r}")
     return Response(status_code=204)
 
 

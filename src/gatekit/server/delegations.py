@@ -24,6 +24,7 @@ import pydantic
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 
 from gatekit._exceptions import ConfigurationError
+from gatekit._problems import MEDIA_TYPE
 from gatekit._settings import Settings
 from gatekit.api_keys import Principal
 from gatekit.delegation import AgentKey, DelegationConfig, DelegationRefused, DelegationVerifier
@@ -32,7 +33,7 @@ from gatekit.delegation.records import DelegationStore
 from gatekit.engine import Engine
 from gatekit.server.api import Agent
 from gatekit.server.auth import engine_of
-from gatekit.server.problems import KEYED_RESPONSES, MEDIA_TYPE, Problem, ProblemError
+from gatekit.server.problems import KEYED_RESPONSES, Problem, ProblemError
 from gatekit.server.routing import ApiRoute
 
 __all__ = ["install", "router"]

@@ -14,32 +14,25 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from gatekit._exceptions import (
-    ApprovalConsumed,
-    ApprovalExpired,
-    Blocked,
     DecisionError,
     IdempotencyConflict,
-    PendingReview,
-    RateLimited,
-    Rejected,
     ReviewConflict,
     ValidationError,
 )
 from gatekit._models import Decision
+from gatekit._problems import (
+    DECISION_ERROR_CODES,
+    IDEMPOTENCY_CONFLICT,
+    INVALID_REQUEST,
+    MEDIA_TYPE,
+    NOT_FOUND,
+    REVIEW_CONFLICT,
+)
 
 logger = logging.getLogger("gatekit.server")
 
-MEDIA_TYPE = "application/problem+json"
-
-# The stable codes of refused decision uses, both ways: the client maps them back.
-DECISION_ERROR_CODES: dict[type[DecisionError], str] = {
-    RateLimited: "rate_limited",
-    Blocked: "blocked",
-    PendingReview: "pending_review",
-    Rejected: "rejected",
-    ApprovalExpired: "approval_expired",
-    ApprovalConsumed: "approval_consumed",
-}
+# The stable codes live in gatekit._problems: HttpBackend maps them back to the
+# engine's exceptions without importing the server.
 
 
 class Problem(BaseModel):
@@ -120,7 +113,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(422, "invalid_request", _describe(exc.errors()))
+        return problem_response(422, INVALID_REQUEST, _describe(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -134,16 +127,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def _gatekit_invalid(request: Request, exc: ValidationError) -> JSONResponse:
         if exc.field in UNKNOWN_ID_FIELDS:  # the engine's "unknown decision/approval"
-            return problem_response(404, "not_found", str(exc))
-        return problem_response(422, "invalid_request", str(exc))
+            return problem_response(404, NOT_FOUND, str(exc))
+        return problem_response(422, INVALID_REQUEST, str(exc))
 
     @app.exception_handler(IdempotencyConflict)
     async def _idempotency(request: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return problem_response(409, "idempotency_conflict", str(exc))
+        return problem_response(409, IDEMPOTENCY_CONFLICT, str(exc))
 
     @app.exception_handler(ReviewConflict)
     async def _review_conflict(request: Request, exc: ReviewConflict) -> JSONResponse:
-        return problem_response(409, "review_conflict", str(exc))
+        return problem_response(409, REVIEW_CONFLICT, str(exc))
 
     @app.exception_handler(DecisionError)
     async def _decision(request: Request, exc: DecisionError) -> JSONResponse:
@@ -173,7 +166,7 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {400: INVALID_REQUEST, 404: NOT_FOUND, 405: "method_not_allowed"}
 
 # The engine names these fields only when it does not know the id.
 UNKNOWN_ID_FIELDS = frozenset({"decision_id", "approval_id"})

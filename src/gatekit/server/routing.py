@@ -19,6 +19,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from gatekit._problems import INVALID_REQUEST
 from gatekit.server.auth import PRINCIPAL, ROLE_EXTENSION, authorize, bearer_token, role_of
 from gatekit.server.problems import ProblemError
 
@@ -45,7 +46,7 @@ class ApiRoute(APIRoute):
             if unknown:
                 allowed = ", ".join(sorted(known_query)) or "none"
                 detail = f"unknown query parameter(s): {', '.join(unknown)} (allowed: {allowed})"
-                raise ProblemError(422, "invalid_request", detail[:2000])
+                raise ProblemError(422, INVALID_REQUEST, detail[:2000])
             if takes_body and await request.body() and not _is_json(request):
                 raise ProblemError(
                     415, "unsupported_media_type", "send the body as application/json"
