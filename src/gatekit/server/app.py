@@ -14,7 +14,7 @@ from gatekit._settings import Settings, load_settings
 from gatekit._version import __version__
 from gatekit.api_keys import ApiKeyStore
 from gatekit.engine import Engine
-from gatekit.server import api, ops, problems
+from gatekit.server import api, ops, problems, review
 from gatekit.server.metrics import Metrics
 
 MAX_BODY_BYTES = 1024 * 1024  # a decision request is a few KB; arguments are summaries
@@ -56,6 +56,7 @@ def create_app(
     problems.install(app)
     app.include_router(api.router)
     app.include_router(ops.router)
+    review.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
