@@ -249,7 +249,7 @@ def approval_page(approval_id: str, request: Request) -> Response:
     item = _find(request, approval_id)
     if item is None:
         return _not_found(reviewer, session)
-    return _page("approval.html", reviewer=reviewer, csrf=session.csrf, item=item, problem=None)
+    return _item_page(item, reviewer, session)
 
 
 @router.post("/approvals/{approval_id}/approve")
@@ -289,28 +289,30 @@ def _review(
     if item is None:
         return _not_found(reviewer, session)
     comment = comment.strip()
+    if len(comment) > MAX_COMMENT:
+        problem = _Problem("Not recorded", f"A comment has at most {MAX_COMMENT} characters.")
+        return _item_page(item, reviewer, session, problem, 422)
     engine = engine_of(request)
     act = engine.approve if verdict is Status.APPROVED else engine.reject
     try:
-        if len(comment) > MAX_COMMENT:
-            raise ValidationError(
-                f"a comment has at most {MAX_COMMENT} characters", field="comment"
-            )
         act(approval_id, reviewer=reviewer.name, comment=comment)
     except ReviewConflict as conflict:  # decided meanwhile, or separation of duties
-        status = 409
-        problem = _Problem.of(conflict, _find(request, approval_id) or item)
+        now = _find(request, approval_id) or item
+        return _item_page(now, reviewer, session, _Problem.of(conflict, now), 409)
     except ValidationError as invalid:
-        status, problem = 422, _Problem("Not recorded", str(invalid))
-    else:
-        return _redirect(f"{HOME}?done={quote(approval_id, safe='')}")
+        return _item_page(item, reviewer, session, _Problem("Not recorded", str(invalid)), 422)
+    return _redirect(f"{HOME}?done={quote(approval_id, safe='')}")
+
+
+def _item_page(
+    item: Item,
+    reviewer: Principal,
+    session: Session,
+    problem: _Problem | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     return _page(
-        "approval.html",
-        status,
-        reviewer=reviewer,
-        csrf=session.csrf,
-        item=_find(request, approval_id) or item,
-        problem=problem,
+        "approval.html", status, reviewer=reviewer, csrf=session.csrf, item=item, problem=problem
     )
 
 
