@@ -196,6 +196,17 @@ def test_a_form_without_its_csrf_token_changes_nothing(server: Server) -> None:
     assert [r["data"]["path"] for r in _refusals(server)] == [path] * 3
 
 
+def test_a_session_that_has_not_signed_in_cannot_review(server: Server) -> None:
+    decision = _pending(server)
+    csrf = _csrf(server.client.get("/review/sign-in"))
+    answer = server.client.post(
+        f"/review/approvals/{decision.approval_id}/approve", data={"csrf": csrf}
+    )
+    assert answer.status_code == 401
+    assert _refusals(server)[-1]["data"]["reason"] == "not signed in"
+    assert _status(server, decision) == "pending_review"
+
+
 def test_a_token_from_another_session_is_refused(server: Server) -> None:
     decision = _pending(server)
     other = TestClient(server.client.app)

@@ -361,8 +361,10 @@ def _reviewer_of(request: Request, session: Session) -> Principal:
     """The session's key holder, read from the store now: a revoked key, or one no
     longer allowed to review, ends the session."""
     key_id = session.key_id
+    if key_id is None:  # a session that has not signed in (yet)
+        _refuse(request, 401, "unauthenticated", "not signed in", None)
     store = engine_of(request).store
-    record = store.api_key(key_id) if key_id and isinstance(store, ApiKeyStore) else None
+    record = store.api_key(key_id) if isinstance(store, ApiKeyStore) else None
     if record is None or record.revoked_at is not None:
         _refuse(request, 401, "unauthenticated", "the session's API key was revoked", key_id)
     if not record.role.allows(Role.REVIEWER):
