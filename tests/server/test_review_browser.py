@@ -93,7 +93,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     policy = root / "policy.yaml"
     policy.write_text(REVIEW_POLICY)
     data_dir = root / "data"
-    store = open_store(Settings(data_dir=data_dir))
+    store = open_store(Settings(data_dir=data_dir, database_url=None))
     try:
         roles = {"alice": Role.REVIEWER, "bob": Role.REVIEWER, "agent": Role.AGENT}
         keys = {name: create_key(store, name=name, role=role)[0] for name, role in roles.items()}
