@@ -234,6 +234,7 @@ def test_an_approval_lets_the_waiting_agent_run_its_tool_exactly_once(
 
         card.get_by_role("link", name="Open to decide").click()
         expect(alice.locator(".arguments").first).to_contain_text(XSS)
+        _screenshot(alice, "review-item-1280x800.png")
         alice.get_by_label("Comment").fill("invoice checked")
         alice.get_by_role("button", name="Approve").click()
         expect(alice.locator(".notice")).to_contain_text("pay_invoice: approved by alice")
