@@ -44,12 +44,11 @@ from gatekit._models import (
 )
 from gatekit.adapters import Refused, ToolCallGate
 from gatekit.delegation import DelegationChain
+from gatekit.delegation.tokens import RUN_TOOL
 
 __all__ = ["Gateway", "RunResult", "RunSummary"]
 
 T = TypeVar("T")
-
-RUN_TOOL = "agent.run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +185,18 @@ class Gateway:
 
     # -- steps (no I/O) ----------------------------------------------------------------
 
-    def _begin(self, input: Any) -> _Run:
+    def _begin(self, input: Any, delegation: DelegationChain | None) -> _Run:
         run_id = f"run_{uuid.uuid4().hex}"
         arguments = {"input": to_jsonable_python(input, fallback=repr)}
         action = self._run_template.model_copy(update={"run_id": run_id, "arguments": arguments})
-        return _Run(run_id, self._gate.client.prepare(action))
+        request = self._gate.client.prepare(action)
+        # Under delegation the run decision is a delegated request like any other
+        # (signed by the worker's key, its chain verified before policy), with a
+        # proof for a run rather than a tool call. The chain is this run's, else
+        # the one ``prepare`` found (an enclosing run's, else the client's).
+        chain: DelegationChain | None = delegation or request._delegation_chain
+        request._delegation_chain = chain.for_run() if chain is not None else None
+        return _Run(run_id, request)
 
     @staticmethod
     def _check_delegation(delegation: DelegationChain | None) -> None:
@@ -249,15 +255,16 @@ class Gateway:
         the backend is not ready or cannot decide, and ``Blocked``/``PendingReview``/…
         when the run is refused; ``fn`` does not run then. With ``delegation`` (a chain
         held by its delegatee's key), every gated call inside the run is made under it:
-        each request carries the chain and its own proof. The run-level decision is
-        the gateway's own and is not."""
+        each request carries the chain and its own proof, the run-level decision
+        first (its proof is for a run, held to the chain's ``max_risk``: what the
+        run may touch is checked call by call)."""
         if inspect.iscoroutinefunction(fn):
             raise TypeError(f"{fn.__qualname__} is async: use `await gateway.arun(...)`")
         self._check_delegation(delegation)
         client = self._gate.client
         if self.require_ready and not client.ready():
             raise self._not_ready()
-        run = self._begin(input)
+        run = self._begin(input, delegation)
         try:
             decision = self._gate.authorize(run.request)
         except Refused as refused:
@@ -298,7 +305,7 @@ class Gateway:
         client = self._gate.aclient
         if self.require_ready and not await client.ready():
             raise self._not_ready()
-        run = self._begin(input)
+        run = self._begin(input, delegation)
         try:
             decision = await self._gate.aauthorize(run.request)
         except Refused as refused:

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gatekit._models import Action, DataSensitivity, OperationClass, RiskLevel
 
-__all__ = ["DelegationScope", "action_resources", "scope_violation", "widened_fields"]
+__all__ = [
+    "DelegationScope",
+    "action_resources",
+    "risk_violation",
+    "scope_violation",
+    "widened_fields",
+]
 
 _RISK_ORDER = [RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH, RiskLevel.CRITICAL]
 _GLOB_CHARS = frozenset("*?[")
@@ -159,9 +165,16 @@ def _resources(value: Any, in_resource_key: bool) -> Iterator[str]:
             yield from _resources(item, in_resource_key)
 
 
+def risk_violation(scope: DelegationScope, action: Action) -> str | None:
+    """``"max_risk"`` when the action is riskier than ``scope`` allows, else None."""
+    if scope.max_risk is not None and _risk_rank(action.risk_level) > _risk_rank(scope.max_risk):
+        return "max_risk"
+    return None
+
+
 def scope_violation(scope: DelegationScope, action: Action) -> str | None:
     """Which field of ``scope`` the action falls outside of, or None when it is inside."""
-    if scope.max_risk is not None and _risk_rank(action.risk_level) > _risk_rank(scope.max_risk):
+    if risk_violation(scope, action) is not None:
         return "max_risk"
     if scope.operations is not None and action.operation_class not in scope.operations:
         return "operations"

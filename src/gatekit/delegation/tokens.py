@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jwt
@@ -28,6 +28,8 @@ __all__ = [
     "ALGORITHM",
     "DELEGATION_TYP",
     "PROOF_TYP",
+    "RUN_TARGET",
+    "RUN_TOOL",
     "DelegationChain",
     "action_body",
     "issue_delegation",
@@ -38,7 +40,12 @@ __all__ = [
 ALGORITHM = "EdDSA"
 DELEGATION_TYP = "gatekit-delegation+jwt"
 PROOF_TYP = "gatekit-proof+jwt"
+# What a proof is for (its ``op``): a decision on a tool call, or the run-level
+# decision ``Gateway.run`` asks before an agent starts (tool ``RUN_TOOL``), which is
+# not a tool call and so is held to a different part of the scope.
 DEFAULT_TARGET = "decide"
+RUN_TARGET = "run"
+RUN_TOOL = "agent.run"
 
 
 def token_hash(token: str) -> str:
@@ -113,11 +120,13 @@ def issue_proof(
 @dataclass(frozen=True, slots=True)
 class DelegationChain:
     """Tokens from a root to the leaf (root first), and the leaf delegatee's key,
-    which signs each request made under the chain."""
+    which signs each request made under the chain; ``target`` is what its proofs
+    are for (``for_run()``: the run-level decision of ``Gateway.run``)."""
 
     tokens: tuple[str, ...]
     key: AgentKey | None = field(default=None, repr=False)
     audience: str = "gatekit"
+    target: str = DEFAULT_TARGET
 
     @classmethod
     def issue_root(
@@ -148,7 +157,11 @@ class DelegationChain:
 
     def held_by(self, key: AgentKey) -> DelegationChain:
         """This chain, with the private key of its leaf's delegatee (to sign requests)."""
-        return DelegationChain(self.tokens, key, self.audience)
+        return replace(self, key=key)
+
+    def for_run(self) -> DelegationChain:
+        """This chain, signing proofs for a run-level decision instead of a tool call."""
+        return replace(self, target=RUN_TARGET)
 
     def delegate(
         self,
@@ -183,6 +196,7 @@ class DelegationChain:
             leaf_token=self.leaf,
             body=body,
             audience=self.audience,
+            target=self.target,
             now=now,
             nonce=nonce,
         )
