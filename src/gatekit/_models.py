@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -132,6 +133,16 @@ def canonical_digest(value: Any) -> str:
 _MAX_SAFE_INTEGER = 2**53 - 1
 
 
+def _printable(value: str | None, field: str) -> str | None:
+    """Names and keys are looked up in the store: a control character (U+0000 above
+    all, which PostgreSQL cannot store) makes them unusable, so it is refused here."""
+    if value is not None and not value.isprintable():
+        hidden = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+        if hidden is not None:
+            raise ValueError(f"{field} contains a control character (U+{ord(hidden):04X})")
+    return value
+
+
 def _check_json(value: Any, field: str) -> None:
     """Reject what JSON cannot carry faithfully (NaN, infinities, unsafe integers)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -207,6 +218,11 @@ class Action(_Model):
         if any(not system.strip() for system in value):
             raise ValueError("system names must not be empty")
         return value
+
+    @field_validator("tool", "intent_id", "run_id", "session_id", "idempotency_key")
+    @classmethod
+    def _printable_names(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        return _printable(value, info.field_name or "value")
 
     @field_validator("agent_id")
     @classmethod
@@ -297,6 +313,12 @@ class DecisionRequest(_Model):
         "(pending, or approved and unused), a retry gets that review back instead of a new one.",
     )
     delegation: DelegationEnvelope | None = None
+
+    @field_validator("review_key")
+    @classmethod
+    def _printable_review_key(cls, value: str | None) -> str | None:
+        return _printable(value, "review_key")
+
     # Set by Client.prepare and never serialized: the unmasked action, for an
     # engine in the same process (the values do not leave it that way).
     _unmasked: Action | None = PrivateAttr(default=None)

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     delegation_required: bool = Field(
         default=False, description="Refuse every request that carries no delegation."
     )
+    delegation_issuer_key: Path | None = Field(
+        default=None,
+        description="The server's agent key file (registered as a root) that signs child "
+        "tokens at POST /v1/delegations; unset: that route answers 503.",
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from gatekit._exceptions import ConfigurationError, ValidationError
+from gatekit._identity import canonical_identity
 
 __all__ = [
     "ApiKeyRecord",
@@ -91,6 +92,7 @@ def create_key(store: object, *, name: str, role: Role | str) -> tuple[str, ApiK
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationError("an API key needs a name of 1 to 200 characters", field="name")
+    canonical_identity(name, field="name")  # it becomes the reviewer's identity: visible only
     try:
         role = Role(role)
     except ValueError:

@@ -384,8 +384,20 @@ def test_an_oversized_body(world: World) -> None:
 
 
 def test_a_child_whose_expiry_outlives_its_parent(world: World) -> None:
-    chain = world.worker_chain(ttl=7200)
-    assert_refused(world, world.decide(world.request(chain)), "expiry_outlives_parent")
+    # `delegate()` refuses to make this child; a holder signing by hand still can.
+    root_chain = world.root_chain(ttl=3600)
+    child = issue_delegation(
+        world.orchestrator,
+        delegatee="worker",
+        delegatee_key_id=world.worker.key_id,
+        scope=NARROW,
+        audience="gatekit",
+        ttl=7200,
+        parent=root_chain.leaf,
+        now=world.now,
+    )
+    request = world.request(DelegationChain((root_chain.leaf, child), world.worker))
+    assert_refused(world, world.decide(request), "expiry_outlives_parent")
 
 
 def test_a_not_yet_valid_token(world: World) -> None:
@@ -535,7 +547,8 @@ def test_an_integer_too_long_to_parse(world: World) -> None:
     assert_refused(world, world.decide(with_envelope(request, proof=forged)), "malformed")
 
 
-def test_a_proof_for_another_operation(world: World) -> None:
+@pytest.mark.parametrize("target", ["consume", "delegate"])
+def test_a_proof_for_another_operation(world: World, target: str) -> None:
     chain = world.worker_chain()
     action = read_action()
     body = chain.envelope(action, now=world.now).body
@@ -545,7 +558,7 @@ def test_a_proof_for_another_operation(world: World) -> None:
         body=body,
         audience="gatekit",
         now=world.now,
-        target="consume",
+        target=target,
     )
     request = with_envelope(world.request(chain, action), proof=proof)
     assert_refused(world, world.decide(request), "wrong_target")

@@ -15,6 +15,7 @@ from gatekit._models import DataSensitivity, OperationClass, RiskLevel
 from gatekit.cli._common import FAILURE, App, DatabaseUrl, DataDir, console, fail, settings
 from gatekit.delegation import (
     AgentKey,
+    DelegationChain,
     DelegationConfig,
     DelegationRefused,
     DelegationScope,
@@ -23,6 +24,7 @@ from gatekit.delegation import (
     register_key,
     revoke_key,
 )
+from gatekit.delegation.tokens import DEFAULT_TTL
 from gatekit.store import Store, open_store
 
 keys_app = App(
@@ -101,7 +103,10 @@ def issue(
         Path | None,
         typer.Option("--chain", help="The issuer's own chain (one token a line, root first)."),
     ] = None,
-    ttl: Annotated[float, typer.Option(help="Seconds the token is valid.")] = 3600.0,
+    ttl: Annotated[
+        float | None,
+        typer.Option(help="Seconds the token is valid (default: an hour, at most the parent's)."),
+    ] = None,
     audience: Annotated[str, typer.Option(help="The engine's audience.")] = "gatekit",
     max_risk: Annotated[str | None, typer.Option("--max-risk")] = None,
     operation: Annotated[list[str] | None, typer.Option("--operation")] = None,
@@ -109,21 +114,63 @@ def issue(
     tool: Annotated[list[str] | None, typer.Option("--tool", help="A tool glob.")] = None,
     resource: Annotated[list[str] | None, typer.Option("--resource", help="A path prefix.")] = None,
     budget: Annotated[int | None, typer.Option(help="Calls allowed under the token.")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Ask this gatekit server to issue it (POST /v1/delegations); "
+            "--key then only proves you hold --chain.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="GATEKIT_API_KEY", help="An agent API key, for --server."),
+    ] = None,
 ) -> None:
     """Print a delegation token; with --chain, the whole new chain (one token a line)."""
     issuer = AgentKey.load(key_file)
     chain = _read_chain(chain_file)
     scope = _scope(max_risk, operation or [], sensitivity or [], tool or [], resource or [], budget)
+    if server is not None:
+        held = DelegationChain(tuple(chain), issuer, audience)
+        typer.echo("\n".join(_ask_server(server, api_key, held, to, to_key, scope, ttl)))
+        return
+    if chain:
+        held = DelegationChain(tuple(chain), issuer, audience)
+        child = held.delegate(delegatee=to, delegatee_key_id=to_key, scope=scope, ttl=ttl)
+        typer.echo("\n".join(child.tokens))
+        return
     token = issue_delegation(
         issuer,
         delegatee=to,
         delegatee_key_id=to_key,
         scope=scope,
         audience=audience,
-        ttl=ttl,
-        parent=chain[-1] if chain else None,
+        ttl=DEFAULT_TTL if ttl is None else ttl,
     )
-    typer.echo("\n".join([*chain, token]))
+    typer.echo(token)
+
+
+def _ask_server(
+    server: str,
+    api_key: str | None,
+    held: DelegationChain,
+    to: str,
+    to_key: str,
+    scope: DelegationScope,
+    ttl: float | None,
+) -> tuple[str, ...]:
+    if not held.tokens:
+        fail("--server needs --chain: the server issues children of a chain you hold")
+    if not api_key:
+        fail("--server needs an agent API key: --api-key or GATEKIT_API_KEY")
+    try:
+        child = held.request_child(
+            server, api_key=api_key, delegatee=to, delegatee_key_id=to_key, scope=scope, ttl=ttl
+        )
+    except DelegationRefused as refused:
+        fail(f"the server issued nothing: {refused.code}", FAILURE)
+    return child.tokens
 
 
 def _segment(part: str) -> object:

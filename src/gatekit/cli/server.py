@@ -12,7 +12,15 @@ import typer
 from rich.table import Table
 
 from gatekit.api_keys import Role, create_key, list_keys, revoke_key
-from gatekit.cli._common import FAILURE, DatabaseUrl, DataDir, console, fail, settings
+from gatekit.cli._common import (
+    FAILURE,
+    DatabaseUrl,
+    DataDir,
+    console,
+    error_console,
+    fail,
+    settings,
+)
 from gatekit.store import open_store
 
 RoleOption = Annotated[
@@ -32,8 +40,8 @@ def create(
         token, record = create_key(store, name=name, role=role)
     finally:
         store.close()
-    typer.echo(token)
-    console().print(
+    typer.echo(token)  # alone on stdout: KEY=$(gatekit keys create …)
+    error_console().print(
         f"{record.role.value} key {record.key_id} for {record.name}; it is not shown again",
         markup=False,
         style="dim",
@@ -94,6 +102,8 @@ def serve(
     """Run the decision server: the JSON API under /v1, the review page at /review."""
     try:
         import uvicorn
+
+        from gatekit.server.writer import WRITER_BASE_VARIABLE, writer_base
     except ImportError:
         fail("the server needs its extra: pip install 'gatekit-core[server]'", FAILURE)
     # Workers are fresh processes that read GATEKIT_*: the options travel that way.
@@ -103,12 +113,18 @@ def serve(
         "GATEKIT_POLICY": policy,
     }
     os.environ.update({name: str(value) for name, value in given.items() if value is not None})
+    # Each process writes its own audit chain, named after this address unless
+    # GATEKIT_WRITER_ID says otherwise (see gatekit.server.writer).
+    os.environ[WRITER_BASE_VARIABLE] = writer_base(port)
     config = settings(None, None)  # checks the configuration before anything starts
     where = (config.database_url and "PostgreSQL") or f"SQLite in {config.data_dir}"
+    chains = config.writer_id or writer_base(port) + (
+        " (/1, /2… per worker)" if workers > 1 else ""
+    )
     console().print(
         f"gatekit server on http://{host}:{port} — policy: {config.policy or 'the default'},"
-        f" state: {where}. API: /v1/docs; review page: /review. Create keys with"
-        " `gatekit keys create --role …`.",
+        f" state: {where}, audit chain: {chains}. API: /v1/docs; review page: /review."
+        " Create keys with `gatekit keys create --role …`.",
         markup=False,
     )
     uvicorn.run(

@@ -10,11 +10,13 @@ request. The engine verifies proof, replay, chain and scope before policy runs
 from __future__ import annotations
 
 from gatekit.delegation.errors import GENERIC_REASON, DelegationRefused
+from gatekit.delegation.issuing import PROOF_HEADER, ChildRequest, DelegationIssuer, IssuedChild
 from gatekit.delegation.keys import AgentKey, key_id_of
 from gatekit.delegation.records import DelegationStore, KeyRecord, KeyStatus
 from gatekit.delegation.registry import register_key, revoke_key
 from gatekit.delegation.scope import DelegationScope
 from gatekit.delegation.tokens import (
+    DELEGATE_TARGET,
     DELEGATION_TYP,
     PROOF_TYP,
     DelegationChain,
@@ -23,19 +25,30 @@ from gatekit.delegation.tokens import (
     issue_proof,
     token_hash,
 )
-from gatekit.delegation.verify import DelegationConfig, DelegationVerifier, VerifiedDelegation
+from gatekit.delegation.verify import (
+    ChildGrant,
+    DelegationConfig,
+    DelegationVerifier,
+    VerifiedDelegation,
+)
 
 __all__ = [
+    "DELEGATE_TARGET",
     "DELEGATION_TYP",
     "GENERIC_REASON",
+    "PROOF_HEADER",
     "PROOF_TYP",
     "AgentKey",
+    "ChildGrant",
+    "ChildRequest",
     "DelegationChain",
     "DelegationConfig",
+    "DelegationIssuer",
     "DelegationRefused",
     "DelegationScope",
     "DelegationStore",
     "DelegationVerifier",
+    "IssuedChild",
     "KeyRecord",
     "KeyStatus",
     "VerifiedDelegation",

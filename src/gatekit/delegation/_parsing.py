@@ -113,7 +113,8 @@ TOKEN_CLAIMS: Shape = {
     "cnf": _is_cnf,
     "scope": _is_scope,
 }
-OPTIONAL_TOKEN_CLAIMS: Shape = {"parent": _is_hex64}
+# ``for``: the parent's delegatee, on a child a root key issued on its behalf.
+OPTIONAL_TOKEN_CLAIMS: Shape = {"parent": _is_hex64, "for": _is_str}
 PROOF_CLAIMS: Shape = {
     "iss": _is_str,
     "aud": _is_str,

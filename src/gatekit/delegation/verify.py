@@ -13,6 +13,11 @@ Verified chains are cached by their tokens' hashes (``ChainCache``); a hit skips
 parsing and every signature of the chain, never the checks that time or the store
 can change (see ``_still_trusted``). A proof for the run-level decision
 (``RUN_TARGET``) is held to ``max_risk`` only: see ``_check_scopes``.
+
+``verify_issuance`` checks a request for a child token (the server's
+``POST /v1/delegations``) with the same steps up to the delegatee, then the child
+asked for (depth, narrowing, expiry) instead of an action; such a child is signed
+by a root key and names the caller in ``for`` (see ``_check_issued_for``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -50,16 +55,21 @@ from gatekit.delegation.scope import (
 from gatekit.delegation.tokens import (
     ALGORITHM,
     DEFAULT_TARGET,
+    DELEGATE_TARGET,
     DELEGATION_TYP,
     PROOF_TYP,
     RUN_TARGET,
     RUN_TOOL,
     action_body,
+    child_expiry,
     token_hash,
 )
 from gatekit.policy.state import Charge, PolicyState
 
-__all__ = ["DelegationConfig", "DelegationVerifier", "VerifiedDelegation"]
+if TYPE_CHECKING:
+    from gatekit._settings import Settings
+
+__all__ = ["ChildGrant", "DelegationConfig", "DelegationVerifier", "VerifiedDelegation"]
 
 _BUDGET_WINDOW = 10 * 365 * 86400.0  # longer than any token lives
 _JWS = jwt.PyJWS(algorithms=[ALGORITHM])  # its registry knows EdDSA and nothing else
@@ -80,6 +90,17 @@ class DelegationConfig:
     required: bool = False  # refuse requests that carry no delegation
     chain_cache_size: int = 1024  # verified chains remembered (0: verify every time)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DelegationConfig:
+        """The ``delegation_*`` settings (``GATEKIT_DELEGATION_*``)."""
+        return cls(
+            audience=settings.delegation_audience,
+            max_depth=settings.delegation_max_depth,
+            proof_max_age=settings.delegation_proof_max_age,
+            clock_skew=settings.delegation_clock_skew,
+            required=settings.delegation_required,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class VerifiedDelegation:
@@ -92,6 +113,27 @@ class VerifiedDelegation:
 
     def as_context(self) -> dict[str, Any]:
         return {"root": self.root, "delegatee": self.delegatee, "depth": self.depth}
+
+
+@dataclass(frozen=True, slots=True)
+class ChildGrant:
+    """A verified request for a child token: what the issuer may sign."""
+
+    chain: tuple[str, ...]  # the caller's chain, root first; the child's parent is its leaf
+    caller: str  # the leaf's delegatee, who proved it holds the leaf: the child's ``for``
+    caller_key_id: str
+    issued: int
+    expires: int  # within the parent's lifetime (``child_expiry``)
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedRequest:
+    """A request whose proof, replay status, chain and delegatee have been checked."""
+
+    proof: Jws
+    key: KeyRecord  # the proof's key: the leaf's delegatee
+    chain: VerifiedChain
+    nonce: str
 
 
 class DelegationVerifier:
@@ -112,33 +154,56 @@ class DelegationVerifier:
         action as sent (its canonical JSON must be the signed body) and, in process,
         its unmasked twin: both must lie inside every scope. A ``dry_run`` (preview)
         records no nonce and spends no budget."""
-        proof = self._parsed_proof(envelope)
-        cache_key = chain_key(envelope.chain)
-        cached = self.chains.get(cache_key, now)
-        # A cached chain is these exact bytes, already parsed and past the headers.
-        tokens = cached.tokens if cached else _parsed_tokens(envelope.chain)
-        check_header(proof, PROOF_TYP)
-        if cached is None:
-            for token in tokens:
-                check_header(token, DELEGATION_TYP)
-        key = self._check_proof(proof, envelope.body, actions[0], tokens[-1], now)
-        nonce = f"{proof.key_id}:{proof.claims['nonce']}"
-        if self.store.nonce_seen(nonce):
-            raise DelegationRefused("replay")
-        chain = self._trusted_chain(tokens, cached, cache_key, now)
-        _check_delegatee(chain.leaf, proof, key, actions)
-        run = proof.claims["op"] == RUN_TARGET
+        checked = self._checked_request(
+            envelope.chain, envelope.proof, envelope.body, actions[0], now
+        )
+        _check_agent(checked.key, actions)
+        chain = checked.chain
+        run = checked.proof.claims["op"] == RUN_TARGET
         _check_scopes(chain.scopes, actions, run=run)
         leaf_id = chain.leaf.claims["jti"]
-        verified = VerifiedDelegation(chain.root, key.identity, len(tokens), leaf_id)
+        verified = VerifiedDelegation(chain.root, checked.key.identity, len(chain.tokens), leaf_id)
         if dry_run:
             return verified
-        expires = proof.claims["iat"] + self.config.proof_max_age + self.config.clock_skew + 1
-        if not self.store.use_nonce(nonce, expires, now):
-            raise DelegationRefused("replay")  # a concurrent twin got there first
+        self._record_nonce(checked, now)
         if not run:  # a budget counts tool calls; starting a run is not one
             self._spend_budgets(chain, now)
         return verified
+
+    def verify_issuance(
+        self,
+        chain: list[str],
+        proof: str | None,
+        body: bytes,
+        *,
+        scope: DelegationScope,
+        ttl: float | None,
+        now: float,
+    ) -> ChildGrant:
+        """A request to issue a child of the caller's leaf, holding ``scope`` for
+        ``ttl`` seconds (default: ``child_expiry``'s). Checked as a delegated request
+        is, up to the caller being the leaf's delegatee — its proof is for
+        ``DELEGATE_TARGET`` and signs the raw ``body`` as received — then the child:
+        the chain it makes within ``max_depth``, ``scope`` inside every hop's, its
+        expiry within the parent's. The nonce is recorded only when all of that holds."""
+        checked = self._checked_request(chain, proof or "", body, None, now)
+        hops = checked.chain
+        if len(hops.tokens) + 1 > self.config.max_depth:
+            raise DelegationRefused("chain_too_deep")
+        for hop in hops.scopes:
+            widened = widened_fields(scope, hop)
+            if widened:
+                raise DelegationRefused(f"scope_widened.{widened[0]}")
+        issued = int(now)
+        expires = child_expiry(int(hops.leaf.claims["exp"]), issued, ttl)
+        self._record_nonce(checked, now)
+        return ChildGrant(
+            chain=tuple(token.raw for token in hops.tokens),
+            caller=checked.key.identity,
+            caller_key_id=checked.key.key_id,
+            issued=issued,
+            expires=expires,
+        )
 
     def verify_chain(self, tokens: list[str], now: float) -> VerifiedDelegation:
         """Only the chain (parsing, headers, every hop from a trusted root), with no
@@ -154,20 +219,41 @@ class DelegationVerifier:
         leaf = chain.leaf.claims
         return VerifiedDelegation(chain.root, leaf["sub"], len(parsed), leaf["jti"])
 
+    # -- the request: proof, replay, chain, delegatee ---------------------------------
+
+    def _checked_request(
+        self, raw_chain: list[str], raw_proof: str, body: bytes, action: Action | None, now: float
+    ) -> _CheckedRequest:
+        """The steps every request takes, in order, up to the proof's key being the
+        leaf's delegatee. ``action`` is what ``body`` must be (None: a request to
+        issue a child, whose body the route received as bytes)."""
+        proof = _parsed_proof(raw_proof, raw_chain, body)
+        cache_key = chain_key(raw_chain)
+        cached = self.chains.get(cache_key, now)
+        # A cached chain is these exact bytes, already parsed and past the headers.
+        tokens = cached.tokens if cached else _parsed_tokens(raw_chain)
+        check_header(proof, PROOF_TYP)
+        if cached is None:
+            for token in tokens:
+                check_header(token, DELEGATION_TYP)
+        key = self._check_proof(proof, body, action, tokens[-1], now)
+        nonce = f"{proof.key_id}:{proof.claims['nonce']}"
+        if self.store.nonce_seen(nonce):
+            raise DelegationRefused("replay")
+        chain = self._trusted_chain(tokens, cached, cache_key, now)
+        _check_delegatee(chain.leaf, proof, key)
+        return _CheckedRequest(proof, key, chain, nonce)
+
+    def _record_nonce(self, checked: _CheckedRequest, now: float) -> None:
+        config = self.config
+        expires = checked.proof.claims["iat"] + config.proof_max_age + config.clock_skew + 1
+        if not self.store.use_nonce(checked.nonce, expires, now):
+            raise DelegationRefused("replay")  # a concurrent twin got there first
+
     # -- the proof -------------------------------------------------------------------
 
-    @staticmethod
-    def _parsed_proof(envelope: DelegationEnvelope) -> Jws:
-        if not envelope.proof:
-            raise DelegationRefused("missing_proof")
-        if not envelope.chain:
-            raise DelegationRefused("missing_chain")
-        if len(envelope.chain) > MAX_TOKENS or len(envelope.body) > MAX_BODY_BYTES:
-            raise DelegationRefused("too_large")
-        return parse(envelope.proof, PROOF_TYP, PROOF_CLAIMS)
-
     def _check_proof(
-        self, proof: Jws, body: bytes, action: Action, leaf: Jws, now: float
+        self, proof: Jws, body: bytes, action: Action | None, leaf: Jws, now: float
     ) -> KeyRecord:
         """Key, signature, time, audience, target, body, issuer, leaf token: the
         proof's key record when all hold."""
@@ -202,11 +288,11 @@ class DelegationVerifier:
             raise DelegationRefused("stale_proof")
 
     @staticmethod
-    def _check_body(proof: Jws, body: bytes, action: Action) -> None:
+    def _check_body(proof: Jws, body: bytes, action: Action | None) -> None:
         signed = hashlib.sha256(body).hexdigest()
         if not hmac.compare_digest(signed, proof.claims["bh"]):
             raise DelegationRefused("body_mismatch")
-        if not hmac.compare_digest(body, action_body(action)):
+        if action is not None and not hmac.compare_digest(body, action_body(action)):
             raise DelegationRefused("body_mismatch")  # signed one action, sent another
 
     @staticmethod
@@ -265,6 +351,8 @@ class DelegationVerifier:
                 raise DelegationRefused("issuer_mismatch")
             if index == 0 and not record.root:
                 raise DelegationRefused("untrusted_root")
+            if index > 0 and "for" in token.claims:
+                self._check_issued_for(chain.tokens[index - 1], token, record, now)
         for token in chain.tokens:
             self._check_token_window(token, now)
 
@@ -282,8 +370,9 @@ class DelegationVerifier:
         if not root_key.root or root_key.identity != root.claims["iss"]:
             raise DelegationRefused("untrusted_root")
         for parent, child, parent_hash in zip(chain, chain[1:], hashes, strict=False):
-            self._signer_key(child, now)  # its signature first: then its claims mean something
-            self._check_link(parent, child, parent_hash)
+            # Its signature first: then its claims mean something.
+            signer = self._signer_key(child, now)
+            self._check_link(parent, child, parent_hash, signer, now)
         for token in chain:
             self._check_token_window(token, now)
         scopes = tuple(DelegationScope.from_claims(token.claims["scope"]) for token in chain)
@@ -291,7 +380,11 @@ class DelegationVerifier:
 
     def _signer_record(self, token: Jws, now: float) -> KeyRecord:
         """The key that signed ``token``, as the store has it now: known, active, valid."""
-        record = self.store.agent_key(token.key_id)
+        return self._ancestor_record(token.key_id, now)
+
+    def _ancestor_record(self, key_id: str, now: float) -> KeyRecord:
+        """A key the chain rests on, as the store has it now: known, active, valid."""
+        record = self.store.agent_key(key_id)
         if record is None:
             raise DelegationRefused("unknown_issuer_key")
         if record.status != KeyStatus.ACTIVE:
@@ -309,11 +402,14 @@ class DelegationVerifier:
             raise DelegationRefused("wrong_audience")
         return record
 
-    @staticmethod
-    def _check_link(parent: Jws, child: Jws, parent_hash: str) -> None:
+    def _check_link(
+        self, parent: Jws, child: Jws, parent_hash: str, signer: KeyRecord, now: float
+    ) -> None:
         if child.claims.get("parent") != parent_hash:
             raise DelegationRefused("chain_broken")
-        if (
+        if "for" in child.claims:
+            self._check_issued_for(parent, child, signer, now)
+        elif (
             child.key_id != parent.claims["cnf"]["jkt"]
             or child.claims["iss"] != parent.claims["sub"]
         ):
@@ -324,6 +420,21 @@ class DelegationVerifier:
         widened = widened_fields(DelegationScope.from_claims(child.claims["scope"]), parent_scope)
         if widened:
             raise DelegationRefused(f"scope_widened.{widened[0]}")
+
+    def _check_issued_for(self, parent: Jws, child: Jws, signer: KeyRecord, now: float) -> None:
+        """A hop with ``for`` was not signed by the key its parent delegated to but by
+        a root key, on behalf of that delegatee (the server issues such a child only
+        to a caller that proved it holds the parent). Valid only when the signer is a
+        registered root, ``for`` names the parent's delegatee, and the key the parent
+        delegated to is still one the chain could rest on — as it would have to be to
+        sign the hop itself: revoking it kills what was issued on its behalf."""
+        if not signer.root:
+            raise DelegationRefused("wrong_signer")
+        if child.claims["for"] != parent.claims["sub"]:
+            raise DelegationRefused("issued_for_mismatch")
+        delegatee = self._ancestor_record(parent.claims["cnf"]["jkt"], now)
+        if delegatee.identity != parent.claims["sub"]:
+            raise DelegationRefused("issuer_mismatch")
 
     def _check_token_window(self, token: Jws, now: float) -> None:
         skew = self.config.clock_skew
@@ -351,13 +462,28 @@ class DelegationVerifier:
             raise DelegationRefused("budget_exhausted")
 
 
+def _parsed_proof(raw_proof: str, raw_chain: list[str], body: bytes) -> Jws:
+    if not raw_proof:
+        raise DelegationRefused("missing_proof")
+    if not raw_chain:
+        raise DelegationRefused("missing_chain")
+    if len(raw_chain) > MAX_TOKENS or len(body) > MAX_BODY_BYTES:
+        raise DelegationRefused("too_large")
+    return parse(raw_proof, PROOF_TYP, PROOF_CLAIMS)
+
+
 def _parsed_tokens(raw_tokens: list[str]) -> list[Jws]:
     return [parse(raw, DELEGATION_TYP, TOKEN_CLAIMS, OPTIONAL_TOKEN_CLAIMS) for raw in raw_tokens]
 
 
-def _check_target(proof: Jws, action: Action) -> None:
-    """A proof says what it is for; a run-level proof only ever covers the run action."""
+def _check_target(proof: Jws, action: Action | None) -> None:
+    """A proof says what it is for; a run-level proof only ever covers the run action,
+    and a proof asking for a child token (no action) covers nothing else."""
     target = proof.claims["op"]
+    if action is None:
+        if target != DELEGATE_TARGET:
+            raise DelegationRefused("wrong_target")
+        return
     if target == DEFAULT_TARGET:
         return
     if target == RUN_TARGET and action.tool == RUN_TOOL:
@@ -365,9 +491,12 @@ def _check_target(proof: Jws, action: Action) -> None:
     raise DelegationRefused("wrong_target")
 
 
-def _check_delegatee(leaf: Jws, proof: Jws, key: KeyRecord, actions: tuple[Action, ...]) -> None:
+def _check_delegatee(leaf: Jws, proof: Jws, key: KeyRecord) -> None:
     if leaf.claims["cnf"]["jkt"] != proof.key_id or leaf.claims["sub"] != key.identity:
         raise DelegationRefused("wrong_delegatee")
+
+
+def _check_agent(key: KeyRecord, actions: tuple[Action, ...]) -> None:
     if any(a.agent_id is not None and a.agent_id != key.identity for a in actions):
         # Rules, limits and trust are per agent: nobody acts under another's name.
         raise DelegationRefused("agent_mismatch")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -23,19 +24,37 @@ from gatekit.audit.export import export_jsonl
 from gatekit.audit.witness import WITNESS_FILE
 from gatekit.server.auth import engine_of, require
 from gatekit.server.metrics import metrics_of
-from gatekit.server.problems import PROBLEM_RESPONSES, ProblemError
+from gatekit.server.problems import KEYED_RESPONSES, ProblemError, problem_responses
+from gatekit.server.routing import ApiRoute
 
-router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", responses=KEYED_RESPONSES, route_class=ApiRoute)
+
+# Documented per route, beyond KEYED_RESPONSES.
+_JSON_BODY = problem_responses(415)
+_UNKNOWN = problem_responses(404)
+_CONFLICT = problem_responses(409)
 
 Agent = Annotated[Principal, Depends(require(Role.AGENT))]
 Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
+# Ids are letters, digits, "_" and "-" (dec_…, apr_…, 16 hex for keys); anything else
+# (a NUL, a slash) could not name a record, and some databases cannot even look it up.
+_ID = r"^[A-Za-z0-9_-]{1,128}$"
+DecisionId = Annotated[str, PathParam(pattern=_ID, description="dec_…")]
+ApprovalId = Annotated[str, PathParam(pattern=_ID, description="apr_…")]
+KeyId = Annotated[str, PathParam(pattern=_ID, description="The key id: gk_<key id>_…")]
+
 
 # -- decisions (agents) -----------------------------------------------------------------
 
 
-@router.post("/decisions", response_model=Decision, tags=["decisions"])
+@router.post(
+    "/decisions",
+    response_model=Decision,
+    tags=["decisions"],
+    responses={**_JSON_BODY, **_CONFLICT},
+)
 def decide(body: DecisionRequest, request: Request, _: Agent) -> Decision:
     """Decide on an action: allowed, blocked or pending review; recorded and audited.
     The same idempotency key returns the same decision."""
@@ -45,26 +64,38 @@ def decide(body: DecisionRequest, request: Request, _: Agent) -> Decision:
     return decision
 
 
-@router.post("/preview", response_model=Decision, tags=["decisions"])
+@router.post("/preview", response_model=Decision, tags=["decisions"], responses=_JSON_BODY)
 def preview(body: DecisionRequest, request: Request, _: Agent) -> Decision:
     """What a decision would be, as a dry run: nothing recorded, no counter moved."""
     return engine_of(request).preview(body)
 
 
-@router.get("/decisions/{decision_id}", response_model=Decision, tags=["decisions"])
-def get_decision(decision_id: str, request: Request, _: Agent) -> Decision:
+@router.get(
+    "/decisions/{decision_id}", response_model=Decision, tags=["decisions"], responses=_UNKNOWN
+)
+def get_decision(decision_id: DecisionId, request: Request, _: Agent) -> Decision:
     return engine_of(request).get_decision(decision_id)
 
 
-@router.post("/decisions/{decision_id}/consume", response_model=Decision, tags=["decisions"])
-def consume(decision_id: str, body: DecisionRequest, request: Request, _: Agent) -> Decision:
+@router.post(
+    "/decisions/{decision_id}/consume",
+    response_model=Decision,
+    tags=["decisions"],
+    responses={**_JSON_BODY, **_UNKNOWN, **_CONFLICT},
+)
+def consume(decision_id: DecisionId, body: DecisionRequest, request: Request, _: Agent) -> Decision:
     """Use a decision to run its action, re-checked against the action sent: an
     approval is single-use. Refused uses answer 409 with the decision."""
     return engine_of(request).consume(decision_id, body)
 
 
-@router.post("/decisions/{decision_id}/outcome", status_code=204, tags=["decisions"])
-def report_outcome(decision_id: str, body: Outcome, request: Request, _: Agent) -> Response:
+@router.post(
+    "/decisions/{decision_id}/outcome",
+    status_code=204,
+    tags=["decisions"],
+    responses={**_JSON_BODY, **_UNKNOWN},
+)
+def report_outcome(decision_id: DecisionId, body: Outcome, request: Request, _: Agent) -> Response:
     """Record what happened when the action ran."""
     engine_of(request).report(decision_id, body)
     return Response(status_code=204)
@@ -101,8 +132,10 @@ def list_approvals(
     return [_view(request, d) for d in decisions]
 
 
-@router.get("/approvals/{approval_id}", response_model=ApprovalView, tags=["approvals"])
-def show_approval(approval_id: str, request: Request, _: Reviewer) -> ApprovalView:
+@router.get(
+    "/approvals/{approval_id}", response_model=ApprovalView, tags=["approvals"], responses=_UNKNOWN
+)
+def show_approval(approval_id: ApprovalId, request: Request, _: Reviewer) -> ApprovalView:
     """One review: the decision (reason, rules and checks) and the masked action."""
     decision = engine_of(request).store.find_by_approval(approval_id)
     if decision is None:
@@ -110,14 +143,24 @@ def show_approval(approval_id: str, request: Request, _: Reviewer) -> ApprovalVi
     return _view(request, decision)
 
 
-@router.post("/approvals/{approval_id}/approve", response_model=Decision, tags=["approvals"])
-def approve(approval_id: str, body: ReviewBody, request: Request, who: Reviewer) -> Decision:
+@router.post(
+    "/approvals/{approval_id}/approve",
+    response_model=Decision,
+    tags=["approvals"],
+    responses={**_JSON_BODY, **_UNKNOWN, **_CONFLICT},
+)
+def approve(approval_id: ApprovalId, body: ReviewBody, request: Request, who: Reviewer) -> Decision:
     """Approve, as the key's holder. Answers 409 if it was already decided."""
     return engine_of(request).approve(approval_id, reviewer=who.name, comment=body.comment)
 
 
-@router.post("/approvals/{approval_id}/reject", response_model=Decision, tags=["approvals"])
-def reject(approval_id: str, body: ReviewBody, request: Request, who: Reviewer) -> Decision:
+@router.post(
+    "/approvals/{approval_id}/reject",
+    response_model=Decision,
+    tags=["approvals"],
+    responses={**_JSON_BODY, **_UNKNOWN, **_CONFLICT},
+)
+def reject(approval_id: ApprovalId, body: ReviewBody, request: Request, who: Reviewer) -> Decision:
     """Reject, as the key's holder. Answers 409 if it was already decided."""
     return engine_of(request).reject(approval_id, reviewer=who.name, comment=body.comment)
 
@@ -159,7 +202,12 @@ def _lines(store: Any) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-@router.post("/audit/verify", response_model=VerifyReport, tags=["audit"])
+@router.post(
+    "/audit/verify",
+    response_model=VerifyReport,
+    tags=["audit"],
+    responses=problem_responses(503),
+)
 def verify_audit(request: Request, _: Admin) -> VerifyReport:
     """Check every writer's chain and signed checkpoints with the server's trusted keys."""
     engine = engine_of(request)
@@ -222,14 +270,16 @@ def list_keys(request: Request, _: Admin) -> list[KeyView]:
     return [_key_view(record) for record in api_keys.list_keys(engine_of(request).store)]
 
 
-@router.post("/keys", response_model=CreatedKey, status_code=201, tags=["keys"])
+@router.post(
+    "/keys", response_model=CreatedKey, status_code=201, tags=["keys"], responses=_JSON_BODY
+)
 def new_key(body: NewKey, request: Request, _: Admin) -> CreatedKey:
     token, record = api_keys.create_key(engine_of(request).store, name=body.name, role=body.role)
     return CreatedKey(key=token, **_key_view(record).model_dump())
 
 
-@router.delete("/keys/{key_id}", status_code=204, tags=["keys"])
-def delete_key(key_id: str, request: Request, _: Admin) -> Response:
+@router.delete("/keys/{key_id}", status_code=204, tags=["keys"], responses=_UNKNOWN)
+def delete_key(key_id: KeyId, request: Request, _: Admin) -> Response:
     """Revoke a key: every replica refuses it from the next request on."""
     if not api_keys.revoke_key(engine_of(request).store, key_id):
         raise ProblemError(404, "not_found", f"no API key {key_id!r}")

@@ -14,8 +14,9 @@ from gatekit._settings import Settings, load_settings
 from gatekit._version import __version__
 from gatekit.api_keys import ApiKeyStore
 from gatekit.engine import Engine
-from gatekit.server import api, ops, problems, review
+from gatekit.server import api, delegations, ops, problems, review
 from gatekit.server.metrics import Metrics
+from gatekit.server.writer import with_writer_id
 
 MAX_BODY_BYTES = 1024 * 1024  # a decision request is a few KB; arguments are summaries
 
@@ -47,6 +48,7 @@ def create_app(
         summary="Governance decisions for AI agents' tool calls.",
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
+        swagger_ui_oauth2_redirect_url="/v1/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -56,14 +58,16 @@ def create_app(
     problems.install(app)
     app.include_router(api.router)
     app.include_router(ops.router)
+    delegations.install(app)
     review.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
 
 def app_from_environment() -> FastAPI:
-    """The app ``GATEKIT_*`` describes (``gatekit serve`` workers start with this)."""
-    return create_app()
+    """The app ``GATEKIT_*`` describes (``gatekit serve`` workers start with this),
+    writing its own audit chain (see ``gatekit.server.writer``)."""
+    return create_app(with_writer_id(load_settings()))
 
 
 class BodyLimit:

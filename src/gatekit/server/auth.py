@@ -1,6 +1,10 @@
 """Who may call which route: an API key in ``Authorization: Bearer …``, its role
 checked per route. A refusal records an ``access_refused`` audit event and nothing
-else; the key itself is never logged or recorded (only its public key id)."""
+else; the key itself is never logged or recorded (only its public key id).
+
+``gatekit.server.routing.ApiRoute`` runs the check before anything else of the
+request is read; ``require(role)`` is how a route names its role.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from fastapi import Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gatekit.api_keys import Principal, Role, authenticate, key_id_of
@@ -16,6 +21,9 @@ from gatekit.engine import Engine
 from gatekit.server.problems import ProblemError
 
 _bearer = HTTPBearer(auto_error=False, description="A gatekit API key: gk_…")
+
+ROLE_EXTENSION = "x-gatekit-role"  # the OpenAPI field naming the least role a route needs
+PRINCIPAL = "gatekit_principal"  # request.state attribute set by ApiRoute
 
 
 def engine_of(request: Request) -> Engine:
@@ -30,10 +38,29 @@ def require(role: Role) -> Callable[..., Principal]:
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Security(_bearer),  # noqa: B008
     ) -> Principal:
+        checked: Principal | None = getattr(request.state, PRINCIPAL, None)
+        if checked is not None:  # ApiRoute checked it before reading the body
+            return checked
         token = credentials.credentials if credentials is not None else None
         return authorize(request, token, role)
 
+    check.gatekit_role = role  # type: ignore[attr-defined]  # read by role_of
     return check
+
+
+def role_of(dependant: Dependant) -> Role | None:
+    """The role a route's ``require(role)`` dependency asks for; None: a public route."""
+    for dependency in dependant.dependencies:
+        role: Role | None = getattr(dependency.call, "gatekit_role", None)
+        if role is not None:
+            return role
+    return None
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def authorize(request: Request, token: str | None, role: Role) -> Principal:

@@ -3,7 +3,8 @@ with several workers or replicas, Prometheus scrapes and sums each)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -12,6 +13,8 @@ from prometheus_client.registry import Collector
 
 from gatekit._models import Decision, Status
 from gatekit.engine import Engine
+
+logger = logging.getLogger("gatekit.server")
 
 # From a memory-store decision (~0.1 ms) to a reviewer-scale stall.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -35,7 +38,7 @@ class Metrics:
         self._store_errors = Counter(
             "gatekit_store_errors", "Requests that failed in the store.", registry=self.registry
         )
-        self.registry.register(_PendingReviews(engine))
+        self.registry.register(_PendingReviews(engine, self._store_errors.inc))
 
     def decided(self, decision: Decision, seconds: float) -> None:
         self._decisions.labels(decision.status.value).inc()
@@ -49,13 +52,21 @@ class Metrics:
 
 
 class _PendingReviews(Collector):
-    """Read from the store at scrape time, so every replica reports the shared count."""
+    """Read from the store at scrape time, so every replica reports the shared count.
+    Without a store the gauge is left out and the failure counted: the scrape itself
+    must still answer, as the store errors are what it should show then."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, store_failed: Callable[[], None]) -> None:
         self._engine = engine
+        self._store_failed = store_failed
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        pending = len(self._engine.store.list(Status.PENDING_REVIEW, limit=10_000))
+        try:
+            pending = len(self._engine.store.list(Status.PENDING_REVIEW, limit=10_000))
+        except Exception as exc:
+            logger.warning("gatekit server: cannot count the pending reviews: %s", exc)
+            self._store_failed()
+            return
         yield GaugeMetricFamily(
             "gatekit_pending_reviews", "Actions waiting for a reviewer.", value=pending
         )

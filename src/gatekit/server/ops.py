@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gatekit._models import Action, DecisionRequest
 from gatekit.server.auth import engine_of
 from gatekit.server.metrics import metrics_of
-from gatekit.server.problems import ProblemError
+from gatekit.server.problems import COMMON_RESPONSES, ProblemError, problem_responses
 
 logger = logging.getLogger("gatekit.server")
 
@@ -18,7 +18,7 @@ _PROBE = DecisionRequest.for_action(
     Action(tool="gatekit.readyz", operation_class="read", risk_level="low")
 )
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=COMMON_RESPONSES)
 
 
 @router.get("/healthz")
@@ -27,7 +27,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problem_responses(503))
 def readyz(request: Request) -> dict[str, str]:
     """The store answers and a policy is loaded; 503 otherwise."""
     engine = engine_of(request)

@@ -96,11 +96,19 @@ _TITLES = {
     503: "Service unavailable",
 }
 
-# Documented on every route that can answer them.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _TITLES[status]}
-    for status in (401, 403, 413, 422, 500)
-}
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting ``statuses`` as problem documents."""
+    return {
+        status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _TITLES[status]}
+        for status in statuses
+    }
+
+
+# What any route can answer: a body over the limit, a server fault.
+COMMON_RESPONSES = problem_responses(413, 500)
+# ...and any route that needs a key: no valid key, a role too low, a bad request.
+KEYED_RESPONSES = problem_responses(400, 401, 403, 413, 422, 500)
 
 
 def install(app: FastAPI) -> None:
@@ -116,12 +124,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        headers = dict(exc.headers) if exc.headers else None
-        return problem_response(exc.status_code, code, str(exc.detail), headers=headers)
+        # 400: a body FastAPI could not parse at all (e.g. JSON nested too deep).
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+        return problem_response(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(ValidationError)
     async def _gatekit_invalid(request: Request, exc: ValidationError) -> JSONResponse:
+        if exc.field in UNKNOWN_ID_FIELDS:  # the engine's "unknown decision/approval"
+            return problem_response(404, "not_found", str(exc))
         return problem_response(422, "invalid_request", str(exc))
 
     @app.exception_handler(IdempotencyConflict)
@@ -142,6 +155,28 @@ def install(app: FastAPI) -> None:
         logger.exception("gatekit server: %s %s failed", request.method, request.url.path)
         request.app.state.metrics.failed(exc)
         return problem_response(500, "internal_error", "the server could not answer")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the document lists for the request's path. Starlette's own
+    ``Allow`` names only the first route that matched the path (``GET`` for
+    ``/v1/keys``, which also takes ``POST``)."""
+    asked = request.url.path.split("/")
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        parts = template.split("/")
+        if len(parts) == len(asked) and all(
+            part == given or (part.startswith("{") and part.endswith("}") and given)
+            for part, given in zip(parts, asked, strict=True)
+        ):
+            methods.update(method.upper() for method in operations)
+    return ", ".join(sorted(methods))
+
+
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+
+# The engine names these fields only when it does not know the id.
+UNKNOWN_ID_FIELDS = frozenset({"decision_id", "approval_id"})
 
 
 def _describe(errors: Any) -> str:
