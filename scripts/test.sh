@@ -26,6 +26,12 @@ if ! command -v node >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
 fi
 
+if [ ! -x "${GATEKIT_CHROMIUM:-/usr/bin/chromium}" ]; then
+  say "installing Chromium from Debian's packages (the review page's browser tests drive it)…"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+
 say "installing the workspace into .venv (uv sync)…"
 uv sync --locked --quiet
 say "lint (ruff) and types (mypy --strict)…"

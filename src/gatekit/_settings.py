@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     separation_of_duties: bool = Field(
         default=True, description="A reviewer may not approve an action of their own agent id."
     )
+    # -- the server's review page --
+    session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs review-page sessions; give every replica the same one"
+        " (unset: a random key kept in data_dir).",
+    )
     # -- delegation --
     delegation_audience: str = Field(
         default="gatekit", min_length=1, description="The aud delegation tokens must name."

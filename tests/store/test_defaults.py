@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 
 import pytest
+from pydantic import SecretStr
 
 from gatekit import Client, ConfigurationError, LocalBackend, Settings, Status
 from gatekit.audit import load_public_keys, verify
@@ -61,6 +62,7 @@ def test_constructor_arguments_and_variables_are_one_set_of_settings(tmp_path):
         "audit_witness": tmp_path / "witness-copy.json",
         "audit_retention_days": 30.0,
         "separation_of_duties": False,
+        "session_secret": SecretStr("s" * 32),
         "delegation_audience": "gatekit-test",
         "delegation_max_depth": 3,
         "delegation_proof_max_age": 30.0,

@@ -14,7 +14,7 @@ from gatekit._settings import Settings, load_settings
 from gatekit._version import __version__
 from gatekit.api_keys import ApiKeyStore
 from gatekit.engine import Engine
-from gatekit.server import api, delegations, ops, problems
+from gatekit.server import api, delegations, ops, problems, review
 from gatekit.server.metrics import Metrics
 from gatekit.server.writer import with_writer_id
 
@@ -59,6 +59,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(ops.router)
     delegations.install(app)
+    review.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
