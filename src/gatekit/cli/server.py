@@ -98,6 +98,9 @@ def serve(
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log a line per request (the audit log records decisions).")
+    ] = False,
 ) -> None:
     """Run the decision server: the JSON API under /v1, the review page at /review."""
     try:
@@ -134,4 +137,5 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )

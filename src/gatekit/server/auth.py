@@ -8,13 +8,14 @@ request is read; ``require(role)`` is how a route names its role.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import NoReturn
 
 from fastapi import Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from gatekit.api_keys import Principal, Role, authenticate, key_id_of
 from gatekit.engine import Engine
@@ -31,10 +32,12 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def require(role: Role) -> Callable[..., Principal]:
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets a request through only with a key of ``role`` or above."""
 
-    def check(
+    # async: a plain function would cost a trip through the thread pool per request
+    # just to read what ApiRoute already checked.
+    async def check(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Security(_bearer),  # noqa: B008
     ) -> Principal:
@@ -42,7 +45,7 @@ def require(role: Role) -> Callable[..., Principal]:
         if checked is not None:  # ApiRoute checked it before reading the body
             return checked
         token = credentials.credentials if credentials is not None else None
-        return authorize(request, token, role)
+        return await run_in_threadpool(authorize, request, token, role)
 
     check.gatekit_role = role  # type: ignore[attr-defined]  # read by role_of
     return check
