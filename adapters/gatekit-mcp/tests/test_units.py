@@ -100,6 +100,24 @@ def test_pins_pin_on_first_sight_then_flag_changes_until_approved(tmp_path: Path
     assert store.check("srv", changed).state is PinState.NEW
 
 
+def test_a_matching_pin_is_checked_from_memory_any_other_against_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "pins.json"
+    store = PinStore(path, recheck=3600)  # this test's clock never gets there
+    tool = {"name": "echo", "description": "Echo.", "inputSchema": {"type": "object"}}
+    other = {**tool, "description": "Echo, differently."}
+    assert store.check("srv", tool).state is PinState.NEW
+    elsewhere = PinStore(path)  # another proxy sees and approves another definition
+    assert elsewhere.check("srv", other).changed
+    elsewhere.approve("echo", server="srv")
+
+    assert store.check("srv", tool).state is PinState.MATCH  # from memory: no file read
+    assert store.check("srv", other).state is PinState.MATCH  # read: the approval counts
+    assert store.check("srv", tool).changed
+    assert PinStore(path, recheck=0).check("srv", tool).changed
+
+
 def test_title_annotations_and_output_schema_are_pinned_too(tmp_path: Path) -> None:
     store = PinStore(tmp_path / "pins.json")
     tool = {
