@@ -3,7 +3,8 @@ a ``CallToolResult`` (wire form) out.
 
 It is the adapter kit's ``ToolCallGate`` with MCP around it: decide, wait for a
 review (sending MCP progress notifications) or refuse, use the decision up,
-call the upstream tool, shield its result, report the outcome. Every way of
+call the upstream tool, shield its result, and queue the outcome report, which
+is sent once the answer is on its way (``reports``). Every way of
 not running — a denial, a pending, rejected or expired review, a broken
 backend, an invalid call — ends in an ``isError`` result carrying the kit's
 ``Refusal`` message, never in a crashed session and never in a run of the tool.
@@ -12,7 +13,7 @@ backend, an invalid call — ends in an ``isError`` result carrying the kit's
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from gatekit.adapters import Refusal, Refused, ToolCallGate, digest
 from gatekit_mcp._compat import ProgressFn, ToolCall, Wire
 from gatekit_mcp.config import ProxyConfig, ShieldsConfig, ToolFields
 from gatekit_mcp.pins import PinStatus
+from gatekit_mcp.reports import reports
 from gatekit_mcp.shields import ShieldVerdict, shield_result
 
 __all__ = [
@@ -44,8 +46,8 @@ __all__ = [
     "mcp_metadata",
     "name_problem",
     "refusal_result",
+    "review_key",
     "screen",
-    "with_review_key",
 ]
 
 logger = logging.getLogger("gatekit_mcp")
@@ -82,27 +84,39 @@ def mcp_metadata(server: str, toolset: str | None, client_name: str | None) -> d
     return {"mcp": {key: value for key, value in context.items() if value is not None}}
 
 
-def with_review_key(
-    request: DecisionRequest, *, server: str, client_name: str | None, session_id: str | None
-) -> DecisionRequest:
-    """``request`` named by its review key: the same tool on the same server, asked
-    by the same client (and transport session) with the very same action.
+def review_key(
+    *,
+    server: str,
+    tool: str,
+    arguments: Any,
+    fields: Mapping[str, Any],
+    client_name: str | None,
+    session_id: str | None,
+) -> str | None:
+    """The key that names a call across its retries: the same tool on the same
+    server, asked by the same client (and transport session) with the very same
+    arguments and action fields; None for arguments JSON cannot hold (such a call
+    is refused anyway).
 
     The engine hands a retry with this key the review an earlier try opened
-    (approved by now, perhaps) instead of opening another; keys live in the
-    engine's store, so they outlast a proxy restart and are shared by replicas.
+    (approved by now, perhaps) instead of opening another, once it has checked
+    that the action is the very same (its digest); keys live in the engine's
+    store, so they outlast a proxy restart and are shared by replicas. Computed
+    from the call, before it is prepared: a request is prepared once (preparing
+    spends a call of a run's limits), with its key.
     """
-    key = digest(
-        {
-            "server": server,
-            "tool": request.action.tool,
-            "client": {"name": client_name, "session": session_id},
-            "action": request.action_digest,
-        }
-    )
-    # The key names the action digest, which exists only once the client has
-    # prepared the request; preparing it again would spend a run's limits twice.
-    return request.model_copy(update={"review_key": key})
+    try:
+        return digest(
+            {
+                "server": server,
+                "tool": tool,
+                "client": {"name": client_name, "session": session_id},
+                "arguments": arguments,
+                "fields": fields,
+            }
+        )
+    except ValueError:
+        return None
 
 
 def name_problem(name: str) -> str | None:
@@ -261,14 +275,16 @@ class ToolGate:
         call whatever the policy says, and the decision records it)."""
         try:
             request = self._request(call, pin, checks)
-            screened = await self.kit.arun(
-                request,
-                self._run_and_screen(call.name, run),
-                review=self._review(call.progress),
-                outcome=_Screened.outcome,
-            )
+            decision = await self.kit.aauthorize(request, review=self._review(call.progress))
         except Refused as refused:  # the upstream was not called
             return refusal_result(self.kit.refusal(refused))
+        # The outcome is reported after the answer, not before it (``reports``).
+        try:
+            screened = await self._run_and_screen(call.name, run, decision)
+        except BaseException as error:  # a cancelled call is recorded too
+            reports.put(self.kit.aclient, decision, Outcome.of_error(error))
+            raise
+        reports.put(self.kit.aclient, decision, screened.outcome())
         return screened.shown
 
     def _request(
@@ -285,17 +301,22 @@ class ToolGate:
             # a backend answers, and the decision and its audit record show why.
             metadata["mcp_pin"] = pin.as_metadata()
             checks.append(_pin_check(call.name, pin, self.config.pins.block_changed))
-        request = self.kit.request(call.name, call.arguments, metadata=metadata, checks=checks)
+        key = review_key(
+            server=self.server_name,
+            tool=call.name,
+            arguments=call.arguments,
+            fields=self.kit.fields_for(call.name),
+            client_name=call.client_name,
+            session_id=call.session_id,
+        )
+        request = self.kit.request(
+            call.name, call.arguments, metadata=metadata, checks=checks, review_key=key
+        )
         if request.action.tool != call.name and problem is None:
             # Whatever else the core may ever normalise: decide only on the name that runs.
             detail = f"the tool name {call.name!r} would be decided as {request.action.tool!r}"
             raise Refused(call.name, ValidationError(detail))
-        return with_review_key(
-            request,
-            server=self.server_name,
-            client_name=call.client_name,
-            session_id=call.session_id,
-        )
+        return request
 
     def _review(self, progress: ProgressFn | None) -> ReviewHook | None:
         if self.config.on_review == "refuse":
@@ -338,16 +359,13 @@ class ToolGate:
                 logger.debug("gatekit: could not send review progress: %s", error)
                 return
 
-    def _run_and_screen(
-        self, name: str, run: Callable[[], Awaitable[Wire]]
-    ) -> Callable[[Decision], Awaitable[_Screened]]:
-        async def run_and_screen(decision: Decision) -> _Screened:
-            result = await run()
-            verdict = await screen(result, self.config.shields)
-            if verdict.findings:
-                handled = "withheld" if verdict.blocked else "recorded"
-                logger.warning("gatekit: %s result of %s: %s", handled, name, verdict.summary())
-            shown = _withheld(verdict, decision) if verdict.blocked else verdict.result
-            return _Screened(shown, bool(result.get("isError")), verdict)
-
-        return run_and_screen
+    async def _run_and_screen(
+        self, name: str, run: Callable[[], Awaitable[Wire]], decision: Decision
+    ) -> _Screened:
+        result = await run()
+        verdict = await screen(result, self.config.shields)
+        if verdict.findings:
+            handled = "withheld" if verdict.blocked else "recorded"
+            logger.warning("gatekit: %s result of %s: %s", handled, name, verdict.summary())
+        shown = _withheld(verdict, decision) if verdict.blocked else verdict.result
+        return _Screened(shown, bool(result.get("isError")), verdict)
