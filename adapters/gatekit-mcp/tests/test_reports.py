@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -86,3 +87,17 @@ def test_reports_go_out_in_order_and_a_failing_one_stops_none_after_it() -> None
     assert queue.wait(10)
     outcomes = [working.outcome(decision.decision_id) for decision in decisions]
     assert [o.detail if o is not None else None for o in outcomes] == ["9"] * 5
+
+
+def test_a_report_after_a_quiet_spell_wakes_the_thread() -> None:
+    queue = OutcomeReports(batch_delay=0.001)
+    backend = MockBackend(default="allow")
+    client = Client(backend)
+    decision = client.decide(tool="echo", risk_level="low")
+    for step in ("first", "after a quiet spell"):
+        queue.put(client, decision, Outcome(status="success", detail=step))
+        assert queue.wait(10)
+        outcome = backend.outcome(decision.decision_id)
+        assert outcome is not None
+        assert outcome.detail == step
+        time.sleep(0.2)  # past QUIET_LOOKS looks at an empty queue: the thread sleeps
