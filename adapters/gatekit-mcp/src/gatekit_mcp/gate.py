@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 
@@ -47,6 +48,7 @@ __all__ = [
     "name_problem",
     "refusal_result",
     "review_key",
+    "scanned",
     "screen",
 ]
 
@@ -56,6 +58,7 @@ PIN_CHECK = "mcp.tool_definition_changed"
 NAME_CHECK = "mcp.tool_name_not_exact"
 
 ReviewHook = Callable[[DecisionRequest, Decision], Awaitable[Decision]]
+T = TypeVar("T")
 
 
 def error_result(text: str, decision: Decision | None = None) -> Wire:
@@ -155,14 +158,18 @@ def _larger_than(value: Any, budget: int) -> int:
     return budget
 
 
-async def screen(result: Wire, shields: ShieldsConfig) -> ShieldVerdict:
-    """The result shields' verdict on ``result`` (a ``CallToolResult``, wire form).
+async def scanned(scan: Callable[[Any], T], value: Any) -> T:
+    """``scan(value)``: in line when ``value`` holds little text, else in a worker
+    thread, so that it does not hold up the event loop that serves every other
+    request and client meanwhile."""
+    if _larger_than(value, OFF_LOOP_CHARS) >= 0:
+        return scan(value)
+    return await anyio.to_thread.run_sync(scan, value)
 
-    A large result is scanned in a worker thread: it must not hold up the event
-    loop that serves every other request and client meanwhile."""
-    if _larger_than(result, OFF_LOOP_CHARS) >= 0:
-        return shield_result(result, shields)
-    return await anyio.to_thread.run_sync(shield_result, result, shields)
+
+async def screen(result: Wire, shields: ShieldsConfig) -> ShieldVerdict:
+    """The result shields' verdict on ``result`` (a ``CallToolResult``, wire form)."""
+    return await scanned(partial(shield_result, config=shields), result)
 
 
 def _depends_on_arguments(check: Check) -> bool:
@@ -317,6 +324,23 @@ class ToolGate:
             detail = f"the tool name {call.name!r} would be decided as {request.action.tool!r}"
             raise Refused(call.name, ValidationError(detail))
         return request
+
+    # -- the upstream's requests to the client ------------------------------------
+
+    async def relay(self, request: ToolCall, send: Callable[[], Awaitable[Wire]]) -> Wire:
+        """Gate one request the upstream makes of the client (sampling, elicitation),
+        as an action named by its method: ``send()`` relays it and returns the
+        client's answer, only when allowed. Raises ``Refused`` when it must not reach
+        the client; the outcome (the client answered, or did not) is reported."""
+        prepared = self._request(request, None, ())
+        decision = await self.kit.aauthorize(prepared, review=self._review(None))
+        try:
+            answer = await send()
+        except BaseException as error:  # the client's error answer, or a cancel
+            reports.put(self.kit.aclient, decision, Outcome.of_error(error))
+            raise
+        reports.put(self.kit.aclient, decision, Outcome(status="success"))
+        return answer
 
     def _review(self, progress: ProgressFn | None) -> ReviewHook | None:
         if self.config.on_review == "refuse":

@@ -52,7 +52,14 @@ import re2
 from gatekit.dlp import mask_value, scan_value
 from gatekit_mcp.config import ShieldMode, ShieldsConfig
 
-__all__ = ["INJECTION_PATTERNS", "ResultFinding", "ShieldVerdict", "shield_result"]
+__all__ = [
+    "INJECTION_PATTERNS",
+    "ResultFinding",
+    "ShieldVerdict",
+    "injections_in",
+    "redact_injections_in",
+    "shield_result",
+]
 
 # Any run of whitespace, Unicode spaces included: a no-break space must not hide a phrase.
 _S = r"[\s\p{Z}]+"
@@ -221,6 +228,11 @@ def _injections_in(text: str) -> Iterator[str]:
             yield name
 
 
+def injections_in(text: str) -> list[str]:
+    """The injection patterns (names) found in ``text``."""
+    return list(_injections_in(text))
+
+
 def _injections(parts: dict[str, Any]) -> list[ResultFinding]:
     return [
         ResultFinding("injection", name, path)
@@ -237,6 +249,11 @@ def _redact_injection_text(text: str) -> str:
         replacement = b"" if name == "hidden_text" else b"[REDACTED:prompt_injection]"
         data = pattern.sub(replacement, data)
     return _text(data)
+
+
+def redact_injections_in(text: str) -> str:
+    """``text`` with every injection pattern's match replaced (hidden text removed)."""
+    return _redact_injection_text(text)
 
 
 def _redact_injections(value: Any) -> Any:
