@@ -456,3 +456,14 @@ async def test_a_gated_request_policy_allows_is_relayed_and_recorded(tmp_path: P
     }
     assert answer["content"]["text"] == "4"
     assert decisions_by_tool()["sampling/createMessage"] == [("allowed", "success")]
+
+
+async def test_sigterm_ends_a_stdio_proxy_with_its_outcomes_written(tmp_path: Path) -> None:
+    async with initialized(tmp_path) as client:
+        await client.call("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+        client.process.terminate()  # at once: the outcome may still be queued
+        with anyio.fail_after(20):
+            status = await client.process.wait()
+    assert status == 0
+    assert outcomes() == {"echo": "success"}
+    assert "gatekit: SIGTERM: the proxy stops" in (tmp_path / "proxy.err").read_text()
