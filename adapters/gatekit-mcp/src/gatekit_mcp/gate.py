@@ -12,6 +12,8 @@ backend, an invalid call — ends in an ``isError`` result carrying the kit's
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from gatekit import (
     Status,
     ValidationError,
 )
-from gatekit.adapters import Refusal, Refused, ToolCallGate, digest
+from gatekit.adapters import Refusal, Refused, ToolCallGate
 from gatekit_mcp._compat import ProgressFn, ToolCall, Wire
 from gatekit_mcp.config import ProxyConfig, ShieldsConfig, ToolFields
 from gatekit_mcp.pins import PinStatus
@@ -98,28 +100,30 @@ def review_key(
 ) -> str | None:
     """The key that names a call across its retries: the same tool on the same
     server, asked by the same client (and transport session) with the very same
-    arguments and action fields; None for arguments JSON cannot hold (such a call
-    is refused anyway).
+    arguments and action fields (None if they cannot be written down at all).
 
     The engine hands a retry with this key the review an earlier try opened
     (approved by now, perhaps) instead of opening another, once it has checked
     that the action is the very same (its digest); keys live in the engine's
     store, so they outlast a proxy restart and are shared by replicas. Computed
     from the call, before it is prepared: a request is prepared once (preparing
-    spends a call of a run's limits), with its key.
+    spends a call of a run's limits), with its key. A plain SHA-256 of sorted JSON,
+    not the RFC 8785 digest: the key only has to come out the same for the same
+    call, and it is computed for every call (a value JSON has no form for is
+    written as its ``repr``, as the action records it).
     """
+    named = {
+        "server": server,
+        "tool": tool,
+        "client": {"name": client_name, "session": session_id},
+        "arguments": arguments,
+        "fields": fields,
+    }
     try:
-        return digest(
-            {
-                "server": server,
-                "tool": tool,
-                "client": {"name": client_name, "session": session_id},
-                "arguments": arguments,
-                "fields": fields,
-            }
-        )
-    except ValueError:
+        text = json.dumps(named, sort_keys=True, default=repr)
+    except (TypeError, ValueError):  # keys of mixed types, a value that holds itself
         return None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def name_problem(name: str) -> str | None:
