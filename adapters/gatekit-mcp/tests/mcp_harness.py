@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from gatekit_mcp import GatingProxy, PinStore, ProxyConfig
+from gatekit_mcp import GatingProxy, PinStore, ProxyConfig, wait_for_reports
 from gatekit_mcp._compat import ToolCall, http_upstream, stdio_upstream
 from gatekit_mcp.upstream import connect
 from mcp import ClientSession
@@ -131,6 +131,7 @@ async def gating_proxy(
             ProxyConfig.model_validate(config or {}),
             PinStore(tmp_path / "pins.json"),
         )
+    assert wait_for_reports(), "outcome reports still queued"  # tests read them next
 
 
 def call(name: str, **arguments: Any) -> ToolCall:

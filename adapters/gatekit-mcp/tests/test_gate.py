@@ -116,7 +116,9 @@ async def test_a_changed_definition_can_be_flagged_without_blocking(tmp_path: Pa
     backend = MockBackend(default="allow")
     async with gating_proxy(tmp_path, backend) as proxy:
         await proxy.list_tools({})
-    config = {"pins": {"block_changed": False}}
+    # The changed description speaks to the model: the injection shield only warns
+    # here, so that what is seen is what the pins do.
+    config = {"pins": {"block_changed": False}, "shields": {"injection": "warn"}}
     async with gating_proxy(tmp_path, backend, config, variant="changed") as proxy:
         listed = [tool["name"] for tool in (await proxy.list_tools({}))["tools"]]
         result = await proxy.call_tool(call("echo", text="x"))

@@ -51,6 +51,20 @@ async def test_proxy_over_http_in_front_of_an_http_upstream(tmp_path: Path) -> N
     assert ran(tmp_path) == ["add", "add"]
 
 
+async def test_a_result_over_a_megabyte_passes_from_an_http_upstream(tmp_path: Path) -> None:
+    """mcp 2.x's HTTP client refuses server-sent events over 1 MiB unless told
+    otherwise; the proxy's upstream side takes what a 1.x client would."""
+    upstream_port = free_port()
+    env = harness_env(tmp_path)
+    upstream_url = f"http://127.0.0.1:{upstream_port}/mcp"
+    args = proxy_args(tmp_path, {}, upstream=[], extra=["--upstream-url", upstream_url])
+    with running([str(UPSTREAM), "http", str(upstream_port)], env, upstream_port):
+        async with session_for(args, env) as proxy:  # a stdio client: no event limit
+            result = await proxy.call_tool("big", {"megabytes": 2})
+    assert not wire(result).get("isError")
+    assert first_text(result) == "x" * 2_000_000
+
+
 SCRIPTED = TESTS / "scripted_upstream.py"
 INITIALIZE = {
     "jsonrpc": "2.0",

@@ -103,8 +103,13 @@ async def test_a_changed_tool_description_is_caught(tmp_path: Path) -> None:
     approve = await anyio.run_process(command, check=False)
     assert approve.returncode == 0, approve.stderr.decode()
     async with proxied(tmp_path, variant="changed") as session:
-        assert "echo" in [tool.name for tool in (await session.list_tools()).tools]
+        # Approved, it runs; its new description speaks to the model, so the
+        # injection shield still keeps it out of the list.
+        assert "echo" not in [tool.name for tool in (await session.list_tools()).tools]
         assert text_of(await session.call_tool("echo", {"text": "v2"})) == "v2"
+    warn_only = {"shields": {"injection": "warn"}}
+    async with proxied(tmp_path, warn_only, variant="changed") as session:
+        assert "echo" in [tool.name for tool in (await session.list_tools()).tools]
     assert ran(tmp_path) == ["echo", "add", "echo"]
 
 

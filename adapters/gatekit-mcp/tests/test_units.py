@@ -100,6 +100,24 @@ def test_pins_pin_on_first_sight_then_flag_changes_until_approved(tmp_path: Path
     assert store.check("srv", changed).state is PinState.NEW
 
 
+def test_a_matching_pin_is_checked_from_memory_any_other_against_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "pins.json"
+    store = PinStore(path, recheck=3600)  # this test's clock never gets there
+    tool = {"name": "echo", "description": "Echo.", "inputSchema": {"type": "object"}}
+    other = {**tool, "description": "Echo, differently."}
+    assert store.check("srv", tool).state is PinState.NEW
+    elsewhere = PinStore(path)  # another proxy sees and approves another definition
+    assert elsewhere.check("srv", other).changed
+    elsewhere.approve("echo", server="srv")
+
+    assert store.check("srv", tool).state is PinState.MATCH  # from memory: no file read
+    assert store.check("srv", other).state is PinState.MATCH  # read: the approval counts
+    assert store.check("srv", tool).changed
+    assert PinStore(path, recheck=0).check("srv", tool).changed
+
+
 def test_title_annotations_and_output_schema_are_pinned_too(tmp_path: Path) -> None:
     store = PinStore(tmp_path / "pins.json")
     tool = {
@@ -252,3 +270,32 @@ def test_every_readable_field_is_shielded_and_binary_payloads_are_left_alone() -
     assert content[2]["resource"]["uri"] == "file:///cfg"
     assert content[4]["_meta"]["api_token"] == "[REDACTED:secret_field]"
     assert [block["type"] for block in content] == [b["type"] for b in result["content"]]
+
+
+def test_a_review_key_names_the_same_call_alike_and_other_calls_apart() -> None:
+    import datetime
+
+    from gatekit_mcp.gate import review_key
+
+    def key(**changes: Any) -> str | None:
+        call: dict[str, Any] = {
+            "server": "files",
+            "tool": "read",
+            "arguments": {"path": "a", "when": datetime.date(2026, 1, 2)},
+            "fields": {"risk_level": "low"},
+            "client_name": "host",
+            "session_id": None,
+        }
+        return review_key(**{**call, **changes})
+
+    assert key() == key() is not None  # a value JSON has no form for is written as its repr
+    others = [
+        key(arguments={"path": "b"}),
+        key(fields={"risk_level": "medium"}),
+        key(client_name="other-host"),
+        key(session_id="s1"),
+        key(server="mail"),
+        key(tool="write"),
+    ]
+    assert len({key(), *others}) == 7
+    assert key(arguments={1: "x", "a": "y"}) is None  # keys that cannot be sorted

@@ -85,6 +85,13 @@ async def count(to: int, ctx: Context) -> str:
     return f"counted to {to}"
 
 
+@server.tool()
+def big(megabytes: float) -> str:
+    """Plain text, ``megabytes`` MB of it."""
+    ran("big")
+    return "x" * int(megabytes * 1_000_000)
+
+
 @server.resource("data://greeting")
 def greeting() -> str:
     """A static greeting."""

@@ -19,6 +19,7 @@ from gatekit_mcp.config import ProxyConfig, ShieldMode, ToolFields
 from gatekit_mcp.gate import ToolGate
 from gatekit_mcp.pins import PinStore
 from gatekit_mcp.proxy import Forwarder, GatingProxy
+from gatekit_mcp.reports import wait_for_reports
 from gatekit_mcp.serving import run_proxy
 from gatekit_mcp.shields import INJECTION_PATTERNS, shield_result
 
@@ -35,4 +36,5 @@ __all__ = [
     "ToolGate",
     "run_proxy",
     "shield_result",
+    "wait_for_reports",
 ]

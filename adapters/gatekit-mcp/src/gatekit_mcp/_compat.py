@@ -343,10 +343,17 @@ def stdio_upstream(
     return stdio_client(params)
 
 
+HTTP_EVENT_LIMIT = 64 * 1024 * 1024
+"""Bytes of one server-sent event the proxy takes from an HTTP upstream. The 2.x
+client refuses events over 1 MiB by default, and an answer is one event: a 2 MB
+tool result would fail through the proxy that a 1.x client reads directly."""
+
+
 @asynccontextmanager
 async def http_upstream(url: str) -> AsyncIterator[Streams]:
     """A streamable HTTP client transport (1.x yields a third item, 2.x does not)."""
     from mcp.client.streamable_http import streamable_http_client
 
-    async with streamable_http_client(url) as streams:
+    options: dict[str, Any] = {"max_sse_event_size": HTTP_EVENT_LIMIT} if MCP2 else {}
+    async with streamable_http_client(url, **options) as streams:
         yield streams[0], streams[1]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from gatekit import AsyncClient, Client, Decision, DecisionRequest
 from gatekit.adapters import DenialMode, Refused, ReviewMode, ToolCallGate
 from gatekit_mcp._compat import CallToolResult, call_tool_result
-from gatekit_mcp.gate import mcp_metadata, refusal_result, with_review_key
+from gatekit_mcp.gate import mcp_metadata, refusal_result, review_key
 
 __all__ = ["McpToolBoundary"]
 
@@ -89,10 +89,15 @@ class McpToolBoundary:
         self, gate: ToolCallGate, tool_name: str, arguments: dict[str, Any]
     ) -> DecisionRequest:
         metadata = mcp_metadata(self.server_name, self.toolset_id, self.client_name)
-        request = gate.request(tool_name, arguments, metadata=metadata)
-        return with_review_key(
-            request, server=self.server_name, client_name=self.client_name, session_id=None
+        key = review_key(
+            server=self.server_name,
+            tool=tool_name,
+            arguments=arguments,
+            fields=gate.fields_for(tool_name),
+            client_name=self.client_name,
+            session_id=None,
         )
+        return gate.request(tool_name, arguments, metadata=metadata, review_key=key)
 
     @staticmethod
     def _refused(gate: ToolCallGate, refused: Refused) -> CallToolResult:

@@ -37,6 +37,7 @@ from gatekit.cli import App, fail, short_id
 from gatekit_mcp._compat import http_upstream, stdio_upstream
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.pins import PinStore
+from gatekit_mcp.reports import wait_for_reports
 from gatekit_mcp.serving import run_proxy
 
 NOT_FOUND = 1  # exit code when a named pin does not exist (2 is for usage errors)
@@ -162,8 +163,9 @@ def proxy(
     except Exception as error:  # one line for the operator; --debug shows the traceback
         fail(f"the proxy stopped: {_root_cause(error)}", code=1)
     finally:
-        # Queued outcome records and the last audit checkpoint are written at close,
-        # whatever backend the client was given.
+        # Outcome reports still queued go out first; then the client writes its
+        # queued outcome records and the last audit checkpoint, whatever its backend.
+        wait_for_reports()
         anyio.run(client.aclose)
 
 

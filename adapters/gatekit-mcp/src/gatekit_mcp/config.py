@@ -13,13 +13,17 @@
     pins: {block_changed: true}    # a changed tool definition blocks the tool
     shields: {secrets: redact, pii: "off", injection: block}
     allow_unlisted_tools: false    # refuse calls to tools the upstream does not list
+    upstream_requests: relay       # relay | gate: the upstream's sampling and elicitation
     upstream: "python my_server.py"   # the upstream command, when none is given on the CLI
     upstream_timeout: 300          # seconds the upstream may take to answer a request
     initialize_timeout: 30         # seconds to start the upstream and initialize it
     max_list_pages: 100            # pages of tools/list read before the list is cut
 
 ``default``, ``tools``, ``on_review`` and ``review_timeout`` mean what they mean
-in every gatekit adapter (``gatekit.adapters``). This maps tools to action
+in every gatekit adapter (``gatekit.adapters``). With ``upstream_requests: gate``
+each ``sampling/createMessage`` and ``elicitation/create`` the upstream sends the
+client is an action of its own, whose tool is the method name (fields from
+``tools:`` under that name, else ``default:``). This maps tools to action
 fields and sets how the proxy reacts to findings; whether an action runs is
 always the decision engine's call.
 """
@@ -29,7 +33,7 @@ from __future__ import annotations
 import shlex
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -38,7 +42,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from gatekit import Action, ConfigurationError
 from gatekit.adapters import ReviewMode
 
-__all__ = ["PinsConfig", "ProxyConfig", "ShieldMode", "ShieldsConfig", "ToolFields"]
+__all__ = [
+    "GATED_UPSTREAM_REQUESTS",
+    "PinsConfig",
+    "ProxyConfig",
+    "ShieldMode",
+    "ShieldsConfig",
+    "ToolFields",
+    "UpstreamRequests",
+]
+
+GATED_UPSTREAM_REQUESTS = frozenset({"sampling/createMessage", "elicitation/create"})
+"""The upstream's requests to the client that ``upstream_requests: gate`` decides on:
+they put a question to the client's model or to its user."""
+
+UpstreamRequests = Literal["relay", "gate"]
 
 # Keys of earlier versions of this file, and what replaced them: named in the
 # error, so an old file fails with the fix rather than a bare "extra input".
@@ -113,6 +131,14 @@ class ProxyConfig(_Strict):
         default=False,
         description="Let calls through (to be decided on) for tools the upstream's "
         "tools/list does not show; by default they are refused.",
+    )
+    upstream_requests: UpstreamRequests = Field(
+        default="relay",
+        description="What to do with the upstream's sampling/createMessage and "
+        "elicitation/create requests to the client. relay: pass them on (each is logged); "
+        "gate: each is an action the policy decides (tool: the method name) and is "
+        "recorded like a tool call; a refused one never reaches the client, and the "
+        "upstream gets a JSON-RPC error.",
     )
     upstream: str | list[str] | None = Field(
         default=None,

@@ -3,7 +3,8 @@ a ``CallToolResult`` (wire form) out.
 
 It is the adapter kit's ``ToolCallGate`` with MCP around it: decide, wait for a
 review (sending MCP progress notifications) or refuse, use the decision up,
-call the upstream tool, shield its result, report the outcome. Every way of
+call the upstream tool, shield its result, and queue the outcome report, which
+is sent once the answer is on its way (``reports``). Every way of
 not running — a denial, a pending, rejected or expired review, a broken
 backend, an invalid call — ends in an ``isError`` result carrying the kit's
 ``Refusal`` message, never in a crashed session and never in a run of the tool.
@@ -11,10 +12,13 @@ backend, an invalid call — ends in an ``isError`` result carrying the kit's
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 
@@ -30,10 +34,11 @@ from gatekit import (
     Status,
     ValidationError,
 )
-from gatekit.adapters import Refusal, Refused, ToolCallGate, digest
+from gatekit.adapters import Refusal, Refused, ToolCallGate
 from gatekit_mcp._compat import ProgressFn, ToolCall, Wire
 from gatekit_mcp.config import ProxyConfig, ShieldsConfig, ToolFields
 from gatekit_mcp.pins import PinStatus
+from gatekit_mcp.reports import reports
 from gatekit_mcp.shields import ShieldVerdict, shield_result
 
 __all__ = [
@@ -44,8 +49,9 @@ __all__ = [
     "mcp_metadata",
     "name_problem",
     "refusal_result",
+    "review_key",
+    "scanned",
     "screen",
-    "with_review_key",
 ]
 
 logger = logging.getLogger("gatekit_mcp")
@@ -54,6 +60,7 @@ PIN_CHECK = "mcp.tool_definition_changed"
 NAME_CHECK = "mcp.tool_name_not_exact"
 
 ReviewHook = Callable[[DecisionRequest, Decision], Awaitable[Decision]]
+T = TypeVar("T")
 
 
 def error_result(text: str, decision: Decision | None = None) -> Wire:
@@ -82,27 +89,41 @@ def mcp_metadata(server: str, toolset: str | None, client_name: str | None) -> d
     return {"mcp": {key: value for key, value in context.items() if value is not None}}
 
 
-def with_review_key(
-    request: DecisionRequest, *, server: str, client_name: str | None, session_id: str | None
-) -> DecisionRequest:
-    """``request`` named by its review key: the same tool on the same server, asked
-    by the same client (and transport session) with the very same action.
+def review_key(
+    *,
+    server: str,
+    tool: str,
+    arguments: Any,
+    fields: Mapping[str, Any],
+    client_name: str | None,
+    session_id: str | None,
+) -> str | None:
+    """The key that names a call across its retries: the same tool on the same
+    server, asked by the same client (and transport session) with the very same
+    arguments and action fields (None if they cannot be written down at all).
 
     The engine hands a retry with this key the review an earlier try opened
-    (approved by now, perhaps) instead of opening another; keys live in the
-    engine's store, so they outlast a proxy restart and are shared by replicas.
+    (approved by now, perhaps) instead of opening another, once it has checked
+    that the action is the very same (its digest); keys live in the engine's
+    store, so they outlast a proxy restart and are shared by replicas. Computed
+    from the call, before it is prepared: a request is prepared once (preparing
+    spends a call of a run's limits), with its key. A plain SHA-256 of sorted JSON,
+    not the RFC 8785 digest: the key only has to come out the same for the same
+    call, and it is computed for every call (a value JSON has no form for is
+    written as its ``repr``, as the action records it).
     """
-    key = digest(
-        {
-            "server": server,
-            "tool": request.action.tool,
-            "client": {"name": client_name, "session": session_id},
-            "action": request.action_digest,
-        }
-    )
-    # The key names the action digest, which exists only once the client has
-    # prepared the request; preparing it again would spend a run's limits twice.
-    return request.model_copy(update={"review_key": key})
+    named = {
+        "server": server,
+        "tool": tool,
+        "client": {"name": client_name, "session": session_id},
+        "arguments": arguments,
+        "fields": fields,
+    }
+    try:
+        text = json.dumps(named, sort_keys=True, default=repr)
+    except (TypeError, ValueError):  # keys of mixed types, a value that holds itself
+        return None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def name_problem(name: str) -> str | None:
@@ -141,14 +162,18 @@ def _larger_than(value: Any, budget: int) -> int:
     return budget
 
 
-async def screen(result: Wire, shields: ShieldsConfig) -> ShieldVerdict:
-    """The result shields' verdict on ``result`` (a ``CallToolResult``, wire form).
+async def scanned(scan: Callable[[Any], T], value: Any) -> T:
+    """``scan(value)``: in line when ``value`` holds little text, else in a worker
+    thread, so that it does not hold up the event loop that serves every other
+    request and client meanwhile."""
+    if _larger_than(value, OFF_LOOP_CHARS) >= 0:
+        return scan(value)
+    return await anyio.to_thread.run_sync(scan, value)
 
-    A large result is scanned in a worker thread: it must not hold up the event
-    loop that serves every other request and client meanwhile."""
-    if _larger_than(result, OFF_LOOP_CHARS) >= 0:
-        return shield_result(result, shields)
-    return await anyio.to_thread.run_sync(shield_result, result, shields)
+
+async def screen(result: Wire, shields: ShieldsConfig) -> ShieldVerdict:
+    """The result shields' verdict on ``result`` (a ``CallToolResult``, wire form)."""
+    return await scanned(partial(shield_result, config=shields), result)
 
 
 def _depends_on_arguments(check: Check) -> bool:
@@ -261,14 +286,16 @@ class ToolGate:
         call whatever the policy says, and the decision records it)."""
         try:
             request = self._request(call, pin, checks)
-            screened = await self.kit.arun(
-                request,
-                self._run_and_screen(call.name, run),
-                review=self._review(call.progress),
-                outcome=_Screened.outcome,
-            )
+            decision = await self.kit.aauthorize(request, review=self._review(call.progress))
         except Refused as refused:  # the upstream was not called
             return refusal_result(self.kit.refusal(refused))
+        # The outcome is reported after the answer, not before it (``reports``).
+        try:
+            screened = await self._run_and_screen(call.name, run, decision)
+        except BaseException as error:  # a cancelled call is recorded too
+            reports.put(self.kit.aclient, decision, Outcome.of_error(error))
+            raise
+        reports.put(self.kit.aclient, decision, screened.outcome())
         return screened.shown
 
     def _request(
@@ -285,17 +312,39 @@ class ToolGate:
             # a backend answers, and the decision and its audit record show why.
             metadata["mcp_pin"] = pin.as_metadata()
             checks.append(_pin_check(call.name, pin, self.config.pins.block_changed))
-        request = self.kit.request(call.name, call.arguments, metadata=metadata, checks=checks)
+        key = review_key(
+            server=self.server_name,
+            tool=call.name,
+            arguments=call.arguments,
+            fields=self.kit.fields_for(call.name),
+            client_name=call.client_name,
+            session_id=call.session_id,
+        )
+        request = self.kit.request(
+            call.name, call.arguments, metadata=metadata, checks=checks, review_key=key
+        )
         if request.action.tool != call.name and problem is None:
             # Whatever else the core may ever normalise: decide only on the name that runs.
             detail = f"the tool name {call.name!r} would be decided as {request.action.tool!r}"
             raise Refused(call.name, ValidationError(detail))
-        return with_review_key(
-            request,
-            server=self.server_name,
-            client_name=call.client_name,
-            session_id=call.session_id,
-        )
+        return request
+
+    # -- the upstream's requests to the client ------------------------------------
+
+    async def relay(self, request: ToolCall, send: Callable[[], Awaitable[Wire]]) -> Wire:
+        """Gate one request the upstream makes of the client (sampling, elicitation),
+        as an action named by its method: ``send()`` relays it and returns the
+        client's answer, only when allowed. Raises ``Refused`` when it must not reach
+        the client; the outcome (the client answered, or did not) is reported."""
+        prepared = self._request(request, None, ())
+        decision = await self.kit.aauthorize(prepared, review=self._review(None))
+        try:
+            answer = await send()
+        except BaseException as error:  # the client's error answer, or a cancel
+            reports.put(self.kit.aclient, decision, Outcome.of_error(error))
+            raise
+        reports.put(self.kit.aclient, decision, Outcome(status="success"))
+        return answer
 
     def _review(self, progress: ProgressFn | None) -> ReviewHook | None:
         if self.config.on_review == "refuse":
@@ -338,16 +387,13 @@ class ToolGate:
                 logger.debug("gatekit: could not send review progress: %s", error)
                 return
 
-    def _run_and_screen(
-        self, name: str, run: Callable[[], Awaitable[Wire]]
-    ) -> Callable[[Decision], Awaitable[_Screened]]:
-        async def run_and_screen(decision: Decision) -> _Screened:
-            result = await run()
-            verdict = await screen(result, self.config.shields)
-            if verdict.findings:
-                handled = "withheld" if verdict.blocked else "recorded"
-                logger.warning("gatekit: %s result of %s: %s", handled, name, verdict.summary())
-            shown = _withheld(verdict, decision) if verdict.blocked else verdict.result
-            return _Screened(shown, bool(result.get("isError")), verdict)
-
-        return run_and_screen
+    async def _run_and_screen(
+        self, name: str, run: Callable[[], Awaitable[Wire]], decision: Decision
+    ) -> _Screened:
+        result = await run()
+        verdict = await screen(result, self.config.shields)
+        if verdict.findings:
+            handled = "withheld" if verdict.blocked else "recorded"
+            logger.warning("gatekit: %s result of %s: %s", handled, name, verdict.summary())
+        shown = _withheld(verdict, decision) if verdict.blocked else verdict.result
+        return _Screened(shown, bool(result.get("isError")), verdict)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -103,18 +104,26 @@ def _now() -> str:
 
 
 class PinStore:
-    """The pins file. Re-read when it changes on disk, so an approval made with
-    the CLI takes effect in a running proxy."""
+    """The pins file, read into memory and re-read when it changes on disk, so an
+    approval made with the CLI takes effect in a running proxy.
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    A tool whose definition matches its pin in memory is checked from memory:
+    the file is looked at (one ``stat``) at most every ``recheck`` seconds for it,
+    as the core does with policy files. Anything else — a new tool, a changed
+    definition — looks at the file first, so an approval counts at once."""
+
+    def __init__(self, path: Path | str | None = None, *, recheck: float = 0.5) -> None:
         self.path = Path(path) if path is not None else default_pins_path()
         self._data: dict[str, Any] = {"version": 1, "servers": {}}
         self._stamp: tuple[int, int] | None = None
+        self._recheck = recheck
+        self._next_look = 0.0
         self._reload()
 
     # -- file ------------------------------------------------------------------
 
     def _reload(self) -> None:
+        self._next_look = time.monotonic() + self._recheck
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -149,9 +158,11 @@ class PinStore:
 
     def check(self, server: str, tool: dict[str, Any], digest: str | None = None) -> PinStatus:
         """Compare ``tool`` (wire form) with its pin; pin it on first sight."""
-        self._reload()
         name = str(tool["name"])
         current = digest or tool_digest(tool)
+        if self._matches(server, name, current) and time.monotonic() < self._next_look:
+            return PinStatus(PinState.MATCH, current, current)
+        self._reload()
         tools = self._tools(server)
         pin = tools.get(name)
         if pin is None:
@@ -174,6 +185,12 @@ class PinStore:
             }
             self._save()
         return PinStatus(PinState.CHANGED, str(pin["digest"]), current)
+
+    def _matches(self, server: str, name: str, digest: str) -> bool:
+        """The pin in memory is ``digest`` (read only: nothing is created)."""
+        tools = self._data["servers"].get(server)
+        pin = tools.get(name) if isinstance(tools, dict) else None
+        return isinstance(pin, dict) and pin.get("digest") == digest
 
     @staticmethod
     def _pin(digest: str, description: Any) -> dict[str, Any]:

@@ -2,32 +2,45 @@
 
 ``Forwarder`` passes them to the upstream unchanged; ``GatingProxy`` governs:
 ``tools/call`` through the gate (only exact, listed tool names; pins checked),
-``tools/list`` filtered by policy and pins, and the result shields on tool
-results, ``resources/read`` and ``prompts/get``. Everything else a client and
-the upstream say to each other is relayed by the session (``session.py``).
+``tools/list`` filtered by policy and pins, the result shields on tool
+results, ``resources/read`` and ``prompts/get``, and the injection shield on
+what the upstream says about itself (``descriptions.py``: its instructions,
+and the descriptions in the tools, prompts, resources and resource templates it
+lists). Everything else a client and the upstream say to each other is relayed
+by the session (``session.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from gatekit import AsyncClient, Check, CheckOutcome
+from gatekit.adapters import Refused
 from gatekit_mcp._compat import ToolCall, Wire
-from gatekit_mcp.config import ProxyConfig
+from gatekit_mcp.config import GATED_UPSTREAM_REQUESTS, ProxyConfig
 from gatekit_mcp.contents import (
     prompt_as_result,
     prompt_from_result,
     resource_as_result,
     resource_from_result,
 )
-from gatekit_mcp.gate import ToolGate, screen
+from gatekit_mcp.descriptions import shield_instructions, shield_listing
+from gatekit_mcp.gate import ToolGate, error_result, scanned, screen
 from gatekit_mcp.jsonrpc import RpcError
 from gatekit_mcp.pins import PinStatus, PinStore, tool_digest
 from gatekit_mcp.upstream import Upstream
 
-__all__ = ["UNLISTED_CHECK", "WITHHELD", "Forwarder", "GatingProxy"]
+__all__ = [
+    "REFUSED",
+    "UNLISTED_CHECK",
+    "WITHHELD",
+    "ClientRequest",
+    "Forwarder",
+    "GatingProxy",
+]
 
 logger = logging.getLogger("gatekit_mcp")
 
@@ -35,6 +48,13 @@ UNLISTED_CHECK = "mcp.tool_not_listed"
 
 WITHHELD = -32010
 """JSON-RPC error code of a resource or prompt the result shields withheld."""
+
+REFUSED = -32012
+"""JSON-RPC error code the upstream gets for a request to the client that gatekit
+did not relay (``upstream_requests: gate``)."""
+
+ClientRequest = Callable[[], Awaitable[Wire]]
+"""Relays one of the upstream's requests to the client; the client's answer."""
 
 
 class Forwarder:
@@ -52,6 +72,14 @@ class Forwarder:
     async def _call_upstream(self, call: ToolCall) -> Wire:
         return await self.upstream.request("tools/call", call.upstream_params())
 
+    async def introduce(self, initialized: Wire) -> Wire:
+        """The upstream's ``initialize`` answer, as the client is to read it."""
+        return initialized
+
+    async def list_items(self, method: str, params: Wire) -> Wire:
+        """``prompts/list``, ``resources/list`` or ``resources/templates/list``."""
+        return await self.upstream.request(method, params or None)
+
     async def read_resource(self, params: Wire) -> Wire:
         return await self.upstream.request("resources/read", params)
 
@@ -60,6 +88,18 @@ class Forwarder:
 
     async def tools_changed(self) -> None:
         """The upstream said its tools changed (``notifications/tools/list_changed``)."""
+
+    async def client_request(self, asked: ToolCall, relay: ClientRequest) -> Wire:
+        """One of the upstream's requests to the client: ``asked.name`` is its
+        method, ``asked.arguments`` its params (less ``_meta``), ``asked.client_name``
+        the client asked. ``relay()`` passes it on and returns the client's answer."""
+        if asked.name != "ping":
+            logger.warning("gatekit: %s asks the client for %s (relayed)", self.server, asked.name)
+        return await relay()
+
+    @property
+    def server(self) -> str:
+        return str(self.upstream.name)
 
 
 class _ToolIndex:
@@ -108,6 +148,24 @@ class GatingProxy(Forwarder):
     def server_name(self) -> str:
         return self.gate.server_name
 
+    @property
+    def server(self) -> str:
+        return self.server_name
+
+    # -- the upstream's requests to the client -------------------------------------------
+
+    async def client_request(self, asked: ToolCall, relay: ClientRequest) -> Wire:
+        gated = self.config.upstream_requests == "gate"
+        if not gated or asked.name not in GATED_UPSTREAM_REQUESTS:
+            return await super().client_request(asked, relay)
+        try:
+            return await self.gate.relay(asked, relay)
+        except Refused as refused:  # it never reached the client
+            refusal = self.gate.kit.refusal(refused)
+            logger.warning("gatekit: %s not relayed: %s", asked.name, refusal.message)
+            data = error_result(refusal.message, refusal.decision).get("_meta")
+            raise RpcError(REFUSED, refusal.message, data) from None
+
     # -- tools/list ------------------------------------------------------------------
 
     async def list_tools(self, params: Wire) -> Wire:
@@ -123,7 +181,13 @@ class GatingProxy(Forwarder):
         if first and not result.get("nextCursor"):
             self._index.complete = True
         shown = [tool for tool in tools if await self._show(tool)]
-        return {**result, "tools": shown}
+        return await self._described("tools/list", {**result, "tools": shown})
+
+    async def _described(self, method: str, page: Wire) -> Wire:
+        """``page`` with its items' descriptions through the injection shield."""
+        return await scanned(
+            partial(shield_listing, method, mode=self.config.shields.injection), page
+        )
 
     def _bounded(self, page: Wire) -> Wire:
         if page.get("nextCursor") and self._pages_read >= self.config.max_list_pages:
@@ -205,6 +269,15 @@ class GatingProxy(Forwarder):
             checks.append(Check(name=UNLISTED_CHECK, outcome=CheckOutcome.BLOCK, detail=detail))
         pin = self._pin(*definition) if definition is not None else None
         return await self.gate.call(call, lambda: self._call_upstream(call), pin=pin, checks=checks)
+
+    # -- what the upstream says about itself ----------------------------------------------
+
+    async def introduce(self, initialized: Wire) -> Wire:
+        mode = self.config.shields.injection
+        return await scanned(partial(shield_instructions, mode=mode), initialized)
+
+    async def list_items(self, method: str, params: Wire) -> Wire:
+        return await self._described(method, await super().list_items(method, params))
 
     # -- resources and prompts ---------------------------------------------------------
 

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
+from functools import partial
 from typing import Literal
 
 import anyio
@@ -19,7 +23,7 @@ from gatekit_mcp.proxy import GatingProxy
 from gatekit_mcp.session import Governance, ProxySession, UpstreamLost, UpstreamOpener
 from gatekit_mcp.upstream import Upstream
 
-__all__ = ["governance", "run_proxy", "serve_stdio"]
+__all__ = ["governance", "run_proxy", "serve_stdio", "until_terminated"]
 
 logger = logging.getLogger("gatekit_mcp")
 
@@ -86,6 +90,24 @@ def _root_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+async def until_terminated(serve: Callable[[], Awaitable[None]]) -> None:
+    """``serve()``, stopped by SIGTERM as it is by the end of its input: it returns,
+    so that the caller reports queued outcomes and closes its client (the last
+    audit checkpoint) before the process exits. A host ends a stdio server with
+    SIGTERM when closing its stdin did not end it (MCP's shutdown sequence)."""
+    async with anyio.create_task_group() as group:
+
+        async def on_sigterm() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+                async for _signal in signals:
+                    logger.warning("gatekit: SIGTERM: the proxy stops")
+                    group.cancel_scope.cancel()
+
+        group.start_soon(on_sigterm)
+        await serve()
+        group.cancel_scope.cancel()
+
+
 async def run_proxy(
     open_upstream: UpstreamOpener,
     client: AsyncClient,
@@ -98,10 +120,13 @@ async def run_proxy(
     path: str = "/mcp",
     max_sessions: int = 100,
 ) -> None:
-    """Serve the gating proxy in front of the upstreams ``open_upstream`` opens."""
+    """Serve the gating proxy in front of the upstreams ``open_upstream`` opens.
+    Over stdio, SIGTERM ends it like the end of its input (from the main thread)."""
     govern = governance(client, config, pins)
-    if serve == "http":
+    if serve == "http":  # uvicorn stops on SIGTERM by itself
         sessions = HttpSessions(open_upstream, govern, config, host=host, max_sessions=max_sessions)
         await serve_http(sessions, host, port, path)
-    else:
+    elif threading.current_thread() is threading.main_thread():
+        await until_terminated(partial(serve_stdio, open_upstream, govern, config))
+    else:  # signals reach the main thread only
         await serve_stdio(open_upstream, govern, config)

@@ -7,15 +7,18 @@ directions, as it came — ids mapped, since each side numbers its own requests.
 From the client: ``initialize`` opens the upstream session with the client's
 own parameters (capabilities and clientInfo, so the upstream may ask the client
 for sampling, elicitation or roots) and answers with the upstream's serverInfo,
-capabilities (less ``WITHHELD_CAPABILITIES``) and instructions; ``tools/call``,
-``tools/list``, ``resources/read`` and ``prompts/get`` go through the
-governance (``proxy.py``); the other MCP requests (``RELAYED_REQUESTS``) and
-every notification are relayed. A request outside MCP's vocabulary is refused:
-a method the proxy cannot name could carry a tool call past the gate.
+capabilities (less ``WITHHELD_CAPABILITIES``) and instructions (through the
+governance); ``tools/call``, ``tools/list``, ``resources/read``, ``prompts/get``
+and the other listings (``LISTINGS``) go through the governance (``proxy.py``);
+the other MCP requests (``RELAYED_REQUESTS``) and every notification are relayed.
+A request outside MCP's vocabulary is refused: a method the proxy cannot name
+could carry a tool call past the gate.
 
 From the upstream: ``sampling/createMessage``, ``elicitation/create``,
-``roots/list`` and ``ping`` are relayed to the client, answers back; every
-notification is relayed (progress to the request it belongs to).
+``roots/list`` and ``ping`` are relayed to the client, answers back (sampling
+and elicitation through the governance, which may gate them: the config's
+``upstream_requests``); every notification is relayed (progress to the request
+it belongs to).
 
 Cancellation runs both ways: a cancelled request gets no answer, and the
 request relayed for it is cancelled on the other side. When the upstream goes
@@ -49,6 +52,7 @@ from gatekit_mcp.proxy import Forwarder
 from gatekit_mcp.upstream import UPSTREAM, Upstream, initialize, upstream_peer
 
 __all__ = [
+    "LISTINGS",
     "RELAYED_REQUESTS",
     "RELAYED_UPSTREAM_REQUESTS",
     "WITHHELD_CAPABILITIES",
@@ -63,19 +67,20 @@ RELAYED_REQUESTS = frozenset(
         "ping",
         "completion/complete",
         "logging/setLevel",
-        "resources/list",
-        "resources/templates/list",
         "resources/subscribe",
         "resources/unsubscribe",
-        "prompts/list",
     }
 )
 """Client requests passed to the upstream as they are."""
 
+LISTINGS = frozenset({"prompts/list", "resources/list", "resources/templates/list"})
+"""Client requests whose answers' descriptions the governance looks at."""
+
 RELAYED_UPSTREAM_REQUESTS = frozenset(
     {"ping", "sampling/createMessage", "elicitation/create", "roots/list"}
 )
-"""Upstream requests passed to the client as they are (not gated; logged)."""
+"""Upstream requests passed to the client (sampling and elicitation through the
+governance, which gates them with ``upstream_requests: gate``)."""
 
 WITHHELD_CAPABILITIES = frozenset({"tasks", "experimental"})
 """Upstream capabilities the client is not offered. ``tasks``: a tool call run as a
@@ -244,7 +249,7 @@ class ProxySession:
             raise
         self.governance = self._govern(upstream)
         self.upstream = upstream
-        return _mirrored(upstream.initialized)
+        return await self.governance.introduce(_mirrored(upstream.initialized))
 
     # -- from the client -----------------------------------------------------------------
 
@@ -272,6 +277,8 @@ class ProxySession:
             return await governance.read_resource(params)
         if method == "prompts/get":
             return await governance.get_prompt(params)
+        if method in LISTINGS:
+            return await governance.list_items(method, params)
         if method in RELAYED_REQUESTS:
             return await upstream.request(method, params or None)
         raise RpcError(
@@ -319,13 +326,24 @@ class ProxySession:
     # -- from the upstream -----------------------------------------------------------------
 
     async def _from_upstream(self, inbound: Inbound) -> Wire:
-        if inbound.method not in RELAYED_UPSTREAM_REQUESTS:
-            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {inbound.method}")
-        if inbound.method != "ping":
-            logger.info("gatekit: %s asks the client for %s (relayed)", UPSTREAM, inbound.method)
-        return await self.client.request(
-            inbound.method, inbound.params or None, related=self._latest_request()
+        method, params = inbound.method, inbound.params
+        if method not in RELAYED_UPSTREAM_REQUESTS:
+            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+        related = self._latest_request()
+
+        async def relay() -> Wire:
+            return await self.client.request(method, params or None, related=related)
+
+        if self.governance is None:  # no request comes before initialize
+            return await relay()
+        asked = ToolCall(
+            name=method,
+            arguments={key: value for key, value in params.items() if key != "_meta"},
+            client_name=self.client_name,
+            session_id=self.session_id,
+            params=params,
         )
+        return await self.governance.client_request(asked, relay)
 
     async def _upstream_notified(self, method: str, params: Wire) -> None:
         related: RequestId | None = None

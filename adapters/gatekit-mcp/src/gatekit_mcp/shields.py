@@ -42,6 +42,7 @@ result: the model gets an error result instead).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,14 @@ import re2
 from gatekit.dlp import mask_value, scan_value
 from gatekit_mcp.config import ShieldMode, ShieldsConfig
 
-__all__ = ["INJECTION_PATTERNS", "ResultFinding", "ShieldVerdict", "shield_result"]
+__all__ = [
+    "INJECTION_PATTERNS",
+    "ResultFinding",
+    "ShieldVerdict",
+    "injections_in",
+    "redact_injections_in",
+    "shield_result",
+]
 
 # Any run of whitespace, Unicode spaces included: a no-break space must not hide a phrase.
 _S = r"[\s\p{Z}]+"
@@ -220,6 +228,11 @@ def _injections_in(text: str) -> Iterator[str]:
             yield name
 
 
+def injections_in(text: str) -> list[str]:
+    """The injection patterns (names) found in ``text``."""
+    return list(_injections_in(text))
+
+
 def _injections(parts: dict[str, Any]) -> list[ResultFinding]:
     return [
         ResultFinding("injection", name, path)
@@ -236,6 +249,11 @@ def _redact_injection_text(text: str) -> str:
         replacement = b"" if name == "hidden_text" else b"[REDACTED:prompt_injection]"
         data = pattern.sub(replacement, data)
     return _text(data)
+
+
+def redact_injections_in(text: str) -> str:
+    """``text`` with every injection pattern's match replaced (hidden text removed)."""
+    return _redact_injection_text(text)
 
 
 def _redact_injections(value: Any) -> Any:
@@ -274,10 +292,75 @@ def _redact_block(block: Any, mask: bool, injection: bool) -> Any:
     return {**redacted, **kept}
 
 
-def shield_result(result: dict[str, Any], config: ShieldsConfig) -> ShieldVerdict:
-    """Scan a ``CallToolResult`` (wire form) and apply ``config`` to what is found."""
-    modes = {"secret": config.secrets, "pii": config.pii, "injection": config.injection}
-    parts = _scanned_parts(result)
+# -- the quick look -----------------------------------------------------------------
+#
+# Most results hold nothing to find, and most are small: for those, looking at
+# each string on its own (a regex call, a path, a masked key per string) costs
+# far more than the scan itself. So a small result is first looked at as one
+# text, every string and key on a line of its own; only when that text could
+# hold a finding are the strings scanned one by one (which names the path).
+#
+# One text finds whatever its strings do: a newline before and after each
+# string is what the start and end of a text are to ``\b`` and ``(?m)^``, the
+# detectors that check a match (card and IBAN checksums, secret assignments)
+# never match across a newline, and those that can (``bearer`` + spaces) are a
+# finding wherever they match. A match across two strings only costs the
+# one-by-one scan. A key that names a secret (``password``) makes its value a
+# finding whatever the value says: keys are looked up on their own (cached).
+
+QUICK_LOOK_CHARS = 16_384
+"""Results with at most this much text (strings and keys) get the quick look."""
+
+_LONGEST_CACHED_KEY = 256
+
+
+def _collect(value: Any, texts: list[str], keys: list[str]) -> None:
+    if isinstance(value, str):
+        texts.append(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            keys.append(str(key))
+            _collect(item, texts, keys)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, texts, keys)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_key_cached(key: str) -> bool:
+    return not scan_value({key: "x"}, "key")
+
+
+def _plain_key(key: str) -> bool:
+    """Neither a key that names a secret nor a key with a finding in it."""
+    if len(key) > _LONGEST_CACHED_KEY:  # an upstream must not fill the cache with these
+        return not scan_value({key: "x"}, "key")
+    return _plain_key_cached(key)
+
+
+def _nothing_to_find(parts: dict[str, Any], config: ShieldsConfig) -> bool:
+    """True when no shield can find anything in ``parts`` (a small result only;
+    False means: scan string by string)."""
+    texts: list[str] = []
+    keys: list[str] = []
+    _collect(parts, texts, keys)
+    if sum(map(len, texts)) + sum(map(len, keys)) > QUICK_LOOK_CHARS:
+        return False
+    text = "\n".join(texts + keys)
+    if config.injection is not ShieldMode.OFF and _ANY_INJECTION.search(_utf8(text)) is not None:
+        return False
+    if config.secrets is ShieldMode.OFF and config.pii is ShieldMode.OFF:
+        return True
+    return not scan_value(text, "result") and all(_plain_key(key) for key in keys)
+
+
+def _modes(config: ShieldsConfig) -> dict[str, ShieldMode]:
+    return {"secret": config.secrets, "pii": config.pii, "injection": config.injection}
+
+
+def _findings(parts: dict[str, Any], config: ShieldsConfig) -> list[ResultFinding]:
+    """Every finding in ``parts``, string by string, with its path."""
+    modes = _modes(config)
     findings: list[ResultFinding] = []
     if config.secrets is not ShieldMode.OFF or config.pii is not ShieldMode.OFF:
         findings += [
@@ -287,6 +370,16 @@ def shield_result(result: dict[str, Any], config: ShieldsConfig) -> ShieldVerdic
         ]
     if config.injection is not ShieldMode.OFF:
         findings += _injections(parts)
+    return findings
+
+
+def shield_result(result: dict[str, Any], config: ShieldsConfig) -> ShieldVerdict:
+    """Scan a ``CallToolResult`` (wire form) and apply ``config`` to what is found."""
+    modes = _modes(config)
+    parts = _scanned_parts(result)
+    if _nothing_to_find(parts, config):
+        return ShieldVerdict([], result, [])
+    findings = _findings(parts, config)
     if not findings:
         return ShieldVerdict([], result, [])
     blocked_by = [f for f in findings if modes[f.kind] is ShieldMode.BLOCK]
