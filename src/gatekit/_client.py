@@ -32,6 +32,7 @@ import anyio
 from pydantic_core import to_jsonable_python
 
 from gatekit import _context
+from gatekit._canonical import canonical_json
 from gatekit._exceptions import (
     ApprovalExpired,
     ApprovalTimeout,
@@ -70,6 +71,8 @@ C = TypeVar("C", bound="_BaseClient")
 
 # Errors that describe the caller's input or the decision itself, not a broken backend.
 _PASS_THROUGH = (DecisionError, ValidationError, IdempotencyConflict)
+
+_SUCCESS = Outcome(status="success")  # immutable: one for every call that returned
 
 _ERROR_FOR_STATUS: dict[Status, type[DecisionError]] = {
     Status.BLOCKED: Blocked,
@@ -195,30 +198,38 @@ class _CallSpec:
         self.capture_arguments = capture_arguments
         self.template = Action(tool=tool or fn.__name__, **fields)  # validates the fields now
 
-    def actions(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Action, Action]:
-        """The real action (for the digest) and the one to send (values only if captured)."""
-        return self._actions(self._bind(args, kwargs))
+    def actions(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[Action, Action]:
+        """The real action (for the digest) and the one to send (values only if
+        captured), each made once with the run ``context`` (``_context_fields``)."""
+        return self._actions(self._bind(args, kwargs), context)
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return bound
 
-    def _actions(self, bound: inspect.BoundArguments) -> tuple[Action, Action]:
+    def _actions(
+        self, bound: inspect.BoundArguments, context: dict[str, Any]
+    ) -> tuple[Action, Action]:
         values = {
             name: to_jsonable_python(value, fallback=repr)
             for name, value in bound.arguments.items()
             if name not in _RECEIVERS
         }
-        real = self.template.model_copy(update={"arguments": values})
+        real = self.template.model_copy(update={**context, "arguments": values})
         if self.capture_arguments:
             return real, real
-        return real, self.template.model_copy(update={"arguments": _summaries(values)})
+        sent = self.template.model_copy(update={**context, "arguments": _summaries(values)})
+        return real, sent
 
-    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _DecidedCall:
+    def call(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
+    ) -> _DecidedCall:
         """The call as it is decided: its actions, and the arguments the body will get."""
         bound = self._bind(args, kwargs)
-        real, sent = self._actions(bound)
+        real, sent = self._actions(bound, context)
         try:
             # The body gets exactly what was digested, whatever later happens to the
             # caller's objects (e.g. while a reviewer looks at them).
@@ -226,8 +237,13 @@ class _CallSpec:
                 if name not in _RECEIVERS:
                     bound.arguments[name] = copy.deepcopy(value)
         except Exception:  # not copyable (a lock, a socket…): check it again before running
-            return _DecidedCall(real, sent, args, kwargs, recheck=self)
+            return _DecidedCall(real, sent, args, kwargs, recheck=(self, context))
         return _DecidedCall(real, sent, bound.args, bound.kwargs, recheck=None)
+
+    @property
+    def sends_summaries(self) -> bool:
+        """Only names, types and sizes leave the process: there are no values to scan."""
+        return not self.capture_arguments
 
 
 class _DecidedCall:
@@ -237,7 +253,7 @@ class _DecidedCall:
         sent: Action,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        recheck: _CallSpec | None,
+        recheck: tuple[_CallSpec, dict[str, Any]] | None,
     ) -> None:
         self.real, self.sent, self.args, self.kwargs = real, sent, args, kwargs
         self._recheck = recheck
@@ -245,7 +261,8 @@ class _DecidedCall:
     def arguments(self, decision: Decision) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The arguments to run with; raises Blocked if uncopyable ones changed since."""
         if self._recheck is not None:
-            again, _ = self._recheck.actions(self.args, self.kwargs)
+            spec, context = self._recheck
+            again, _ = spec.actions(self.args, self.kwargs, context)
             if again.digest() != decision.action_digest:
                 raise Blocked(decision, "the call's arguments changed after they were decided")
         return self.args, self.kwargs
@@ -310,7 +327,8 @@ class _BaseClient:
             return action
         return self.prepare(action if action is not None else Action(**fields))
 
-    def _with_context(self, action: Action) -> Action:
+    def _context_fields(self, action: Action) -> dict[str, Any]:
+        """What the run context (else the client's agent id) fills in on ``action``."""
         run = _context.current_run()
         updates: dict[str, Any] = {}
         if action.agent_id is None:
@@ -319,6 +337,10 @@ class _BaseClient:
             updates["run_id"] = run.run_id
         if action.session_id is None and run is not None and run.session_id is not None:
             updates["session_id"] = run.session_id
+        return updates
+
+    def _with_context(self, action: Action) -> Action:
+        updates = self._context_fields(action)
         return action.model_copy(update=updates) if updates else action
 
     def prepare(
@@ -340,17 +362,47 @@ class _BaseClient:
         """
         real = self._with_context(action)
         sent = real if sent is None else self._with_context(sent)
+        return self._prepare(real, sent, checks, review_key, sent_values=True)
+
+    def _prepare_call(self, call: _DecidedCall, spec: _CallSpec) -> DecisionRequest:
+        """``prepare`` for a decorated function's call, whose actions carry their
+        context already and whose summaries (made here, of types and sizes) hold
+        no value to scan."""
+        return self._prepare(call.real, call.sent, (), None, sent_values=not spec.sends_summaries)
+
+    def _prepare(
+        self,
+        real: Action,
+        sent: Action,
+        checks: Sequence[Check],
+        review_key: str | None,
+        *,
+        sent_values: bool,
+    ) -> DecisionRequest:
         # A run past its limits (gateway) blocks here, through the engine, so it is recorded.
         found = [*_context.run_limit_checks(), *checks]
         if self.settings.dlp_mode is not DlpMode.OFF:
-            sent, findings = self._apply_dlp(sent)
+            sent, findings = self._apply_dlp(sent, sent_values)
             found += findings
-        request = DecisionRequest(
-            action=sent,
-            action_digest=real.digest(),
-            client_checks=found,
-            review_key=review_key,
-        )
+        # The real arguments are serialised once: for the digest, and for the audit
+        # record too when they are what is sent.
+        real_arguments = canonical_json(real.arguments)
+        digest = real.digest_with(real_arguments)
+        if review_key is None and not checks:
+            # Every value is ours or validated already (the actions, our own checks).
+            request = DecisionRequest._trusted(
+                action=sent,
+                action_digest=digest,
+                client_checks=found,
+                review_key=None,
+                delegation=None,
+            )
+        else:
+            request = DecisionRequest(
+                action=sent, action_digest=digest, client_checks=found, review_key=review_key
+            )
+        if sent is real:  # else the engine serialises what was sent, if it needs it
+            request._action_json = (sent, sent.canonical(real_arguments))
         request._unmasked = real
         request._delegation_chain = self._chain()
         return request
@@ -371,17 +423,21 @@ class _BaseClient:
         envelope: DelegationEnvelope = chain.envelope(request.action)
         return request.model_copy(update={"delegation": envelope})
 
-    def _apply_dlp(self, sent: Action) -> tuple[Action, list[Check]]:
+    def _apply_dlp(self, sent: Action, scan_arguments: bool) -> tuple[Action, list[Check]]:
         mode = self.settings.dlp_mode
-        findings = scan_value(sent.arguments, "args") + scan_value(sent.metadata, "metadata")
+        findings = scan_value(sent.metadata, "metadata") if sent.metadata else []
+        if scan_arguments:
+            findings = scan_value(sent.arguments, "args") + findings
+        if not findings:
+            return sent, []
         outcome = CheckOutcome.BLOCK if mode is DlpMode.BLOCK else CheckOutcome.WARN
         checks = [
             Check(name=f"dlp.{f.detector}", outcome=outcome, detail=f.category, path=f.path)
             for f in findings
         ]
-        if findings and mode is not DlpMode.WARN:
+        if mode is not DlpMode.WARN:
             masked = {
-                "arguments": mask_value(sent.arguments),
+                "arguments": mask_value(sent.arguments) if scan_arguments else sent.arguments,
                 "metadata": mask_value(sent.metadata),
             }
             sent = sent.model_copy(update=masked)
@@ -482,7 +538,7 @@ class _BaseClient:
 
     @staticmethod
     def _outcome(error: BaseException | None) -> Outcome:
-        return Outcome(status="success") if error is None else Outcome.of_error(error)
+        return _SUCCESS if error is None else Outcome.of_error(error)
 
     @staticmethod
     def _coerce_outcome(outcome: Outcome | str) -> Outcome:
@@ -654,10 +710,17 @@ class Client(_BaseClient):
     ) -> Callable[P, R]:
         @functools.wraps(func)
         def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            call = spec.call(args, kwargs)
-            with self._guarded(self.prepare(call.real, sent=call.sent), wait, timeout) as decision:
+            # ``_guarded``, written out: this is every decorated call's path.
+            call = spec.call(args, kwargs, self._context_fields(spec.template))
+            decision = self._authorize(self._prepare_call(call, spec), wait, timeout)
+            try:
                 decided_args, decided_kwargs = call.arguments(decision)
-                return func(*decided_args, **decided_kwargs)
+                result = func(*decided_args, **decided_kwargs)
+            except BaseException as error:
+                self.report(decision, self._outcome(error), quiet=True)
+                raise
+            self.report(decision, _SUCCESS, quiet=True)
+            return result
 
         return gated
 
@@ -815,8 +878,8 @@ class AsyncClient(_BaseClient):
     ) -> Callable[P, Awaitable[R]]:
         @functools.wraps(func)
         async def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            call = spec.call(args, kwargs)
-            request = self.prepare(call.real, sent=call.sent)
+            call = spec.call(args, kwargs, self._context_fields(spec.template))
+            request = self._prepare_call(call, spec)
             async with self._guarded(request, wait, timeout) as decision:
                 decided_args, decided_kwargs = call.arguments(decision)
                 return await func(*decided_args, **decided_kwargs)

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from gatekit._canonical import canonical_json
+from gatekit._canonical import canonical_json, json_string, typed_json
 from gatekit._exceptions import ValidationError
 from gatekit._identity import canonical_identity
 
@@ -146,10 +146,28 @@ def _check_json(value: Any, field: str) -> None:
             _check_json(item, f"{field}[{index}]")
 
 
+_set = object.__setattr__
+
+
 class _Model(BaseModel):
     """Base for public models: pydantic errors surface as ``gatekit.ValidationError``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    @classmethod
+    def _trusted(cls, **values: Any) -> Self:
+        """An instance from values its maker typed itself, every field given: no
+        validation, and none of ``model_construct``'s per-field default look-ups
+        (this runs on every decision). A missing field is a KeyError, not a default."""
+        instance = cls.__new__(cls)
+        # In field order, as validation leaves them: serialisation follows it.
+        _set(instance, "__dict__", {name: values[name] for name in cls.__pydantic_fields__})
+        _set(instance, "__pydantic_fields_set__", set(values))
+        _set(instance, "__pydantic_extra__", None)
+        private = cls.__private_attributes__
+        defaults = {name: attr.get_default() for name, attr in private.items()}
+        _set(instance, "__pydantic_private__", defaults or None)
+        return instance
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -243,18 +261,77 @@ class Action(_Model):
         Covers what the action does and who asks; not the run, session or key,
         so the same action retried after a restart has the same digest.
         """
-        return canonical_digest(
-            {
-                "tool": self.tool,
-                "intent_id": self.intent_id,
-                "arguments": self.arguments,
-                "agent_id": self.agent_id,
-                "risk_level": self.risk_level.value,
-                "operation_class": self.operation_class.value,
-                "data_sensitivity": self.data_sensitivity.value,
-                "systems_touched": sorted(self.systems_touched),
-            }
+        return self.digest_with(canonical_json(self.arguments))
+
+    def digest_with(self, arguments_json: bytes) -> str:
+        """``digest()``, given the canonical JSON of ``arguments`` already made.
+
+        The digested document, written field by field (a test pins it to the
+        canonical JSON of the same dict): tool, intent_id, arguments, agent_id,
+        risk_level, operation_class, data_sensitivity and the sorted systems.
+        """
+        body = b"".join(
+            (
+                b'{"agent_id":',
+                _string_or_null(self.agent_id),
+                b',"arguments":',
+                arguments_json,
+                b',"data_sensitivity":',
+                json_string(self.data_sensitivity.value),
+                b',"intent_id":',
+                json_string(self.intent_id),
+                b',"operation_class":',
+                json_string(self.operation_class.value),
+                b',"risk_level":',
+                json_string(self.risk_level.value),
+                b',"systems_touched":',
+                typed_json(sorted(self.systems_touched)),
+                b',"tool":',
+                json_string(self.tool),
+                b"}",
+            )
         )
+        return hashlib.sha256(body).hexdigest()
+
+    def canonical(self, arguments_json: bytes | None = None) -> bytes:
+        """The canonical JSON of ``model_dump(mode="json")``: how audit records hold
+        the action. ``arguments_json``: that of ``arguments``, if already made."""
+        if arguments_json is None:
+            arguments_json = canonical_json(self.arguments)
+        metadata_json = canonical_json(self.metadata) if self.metadata else b"{}"
+        return b"".join(
+            (
+                b'{"agent_id":',
+                _string_or_null(self.agent_id),
+                b',"arguments":',
+                arguments_json,
+                b',"data_sensitivity":',
+                json_string(self.data_sensitivity.value),
+                b',"idempotency_key":',
+                _string_or_null(self.idempotency_key),
+                b',"intent_id":',
+                json_string(self.intent_id),
+                b',"metadata":',
+                metadata_json,
+                b',"operation_class":',
+                json_string(self.operation_class.value),
+                b',"risk_level":',
+                json_string(self.risk_level.value),
+                b',"run_id":',
+                _string_or_null(self.run_id),
+                b',"session_id":',
+                _string_or_null(self.session_id),
+                b',"systems_touched":',
+                typed_json(self.systems_touched),
+                b',"tool":',
+                json_string(self.tool),
+                b"}",
+            )
+        )
+
+
+def _string_or_null(value: str | None) -> bytes:
+    return b"null" if value is None else json_string(value)
 
 
 class Check(_Model):
@@ -306,6 +383,8 @@ class DecisionRequest(_Model):
     # Set by Client.prepare: the ``DelegationChain`` each send of this request is
     # signed under (a fresh proof every time).
     _delegation_chain: Any = PrivateAttr(default=None)
+    # ``(action, its canonical JSON)``: made once, by the client or the first use.
+    _action_json: tuple[Action, bytes] | None = PrivateAttr(default=None)
 
     @property
     def verified_delegation(self) -> Any:
@@ -319,6 +398,16 @@ class DecisionRequest(_Model):
     @property
     def prepared_by_client(self) -> bool:
         return self._unmasked is not None
+
+    def action_json(self) -> bytes:
+        """The canonical JSON of ``action`` (as sent), made once per request and
+        reused (the audit record holds it). Bound to the very action object, so a
+        copy with another action never reuses it."""
+        made = self._action_json
+        if made is None or made[0] is not self.action:
+            made = (self.action, self.action.canonical())
+            self._action_json = made
+        return made[1]
 
     def for_policy(self) -> DecisionRequest:
         """The request as an in-process policy judges it: with the real values when a
