@@ -36,8 +36,54 @@ _KEY_COLUMNS = (
 )
 
 
+_INSERT_DECISION = (
+    f"INSERT INTO decisions ({_DECISION_COLUMNS})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+# writer_id, seq, record_id, at, kind, decision_id, body, hash: an audit_records row.
+_RecordRow = tuple[str, int, str, str, str, str | None, str, str]
+
+
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def _decision_row(decision: Decision, action: Action) -> tuple[Any, ...]:
+    return (
+        decision.decision_id,
+        decision.approval_id,
+        decision.idempotency_key,
+        decision.review_key,
+        decision.status.value,
+        _iso(decision.created_at),
+        _iso(decision.consumed_at),
+        action.agent_id,
+        decision.model_dump_json(),
+        action.model_dump_json(),
+    )
+
+
+def _seal(
+    events: Sequence[AuditEvent], seq: int, prev: str
+) -> tuple[list[_RecordRow], tuple[int, str]]:
+    """``events`` chained after ``(seq, prev)``: their rows, and the new head."""
+    rows: list[_RecordRow] = []
+    for event in events:
+        seq += 1
+        body, prev = event.sealed(seq, prev)
+        rows.append(
+            (
+                event.writer_id,
+                seq,
+                event.record_id,
+                event.at,
+                event.kind,
+                event.decision_id,
+                body,
+                prev,
+            )
+        )
+    return rows, (seq, prev)
 
 
 class SqlStore:
@@ -48,6 +94,13 @@ class SqlStore:
     # Takes a transaction-scoped lock on one policy counter key, where the write
     # transaction does not already exclude every other writer (it does in SQLite).
     lock_key = ""
+
+    def __init__(self) -> None:
+        # The head of each writer's chain as this store last committed it. A guess,
+        # never trusted: the head row is updated only if it still holds exactly that
+        # (a compare-and-set), so another process or store moving the chain on costs
+        # a read of the real head, not a broken chain; it saves that read otherwise.
+        self._heads: dict[str, tuple[int, str]] = {}
 
     def _write(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
@@ -78,28 +131,13 @@ class SqlStore:
         audit: AuditEvent | None = None,
         also: Sequence[AuditEvent] = (),
     ) -> Decision:
+        row = _decision_row(decision, action)  # serialised before the write lock is taken
         with self._write() as cur:
-            cur.execute(
-                self._q(
-                    f"INSERT INTO decisions ({_DECISION_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-                ),
-                (
-                    decision.decision_id,
-                    decision.approval_id,
-                    decision.idempotency_key,
-                    decision.review_key,
-                    decision.status.value,
-                    _iso(decision.created_at),
-                    _iso(decision.consumed_at),
-                    action.agent_id,
-                    decision.model_dump_json(),
-                    action.model_dump_json(),
-                ),
-            )
+            cur.execute(self._q(_INSERT_DECISION), row)
             inserted = cur.rowcount == 1
             written = [audit] if inserted and audit is not None else []
-            self._append(cur, *written, *also)
+            heads = self._append(cur, [*written, *also])
+        self._remember(heads)
         if inserted:
             return decision
         # Lost the race for the idempotency key: the winner's row is committed now.
@@ -163,9 +201,9 @@ class SqlStore:
                     decision_id,
                 ),
             )
-            if audit is not None:
-                self._append(cur, audit)
-            return updated
+            heads = self._append(cur, [audit] if audit is not None else [])
+        self._remember(heads)
+        return updated
 
     def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]:
         where: str
@@ -319,31 +357,52 @@ class SqlStore:
 
     # -- the audit log -------------------------------------------------------------
 
-    def _append(self, cur: Any, *events: AuditEvent) -> builtins.list[AuditRecord]:
-        """Seal ``events`` after their writers' heads, in the caller's transaction: one
-        head read and one head write per writer, however many records."""
-        records: builtins.list[AuditRecord] = []
+    def _append(
+        self, cur: Any, events: Sequence[AuditEvent], rows: builtins.list[_RecordRow] | None = None
+    ) -> dict[str, tuple[int, str]]:
+        """Seal ``events`` after their writers' heads, in the caller's transaction: per
+        writer, one head update and one insert for all its records. Returns the new
+        heads, to ``_remember`` once the transaction has committed. ``rows``, if
+        given, receives the records written."""
+        if not events:
+            return {}
+        if rows is None:
+            rows = []
+        heads: dict[str, tuple[int, str]] = {}
         for writer_id in dict.fromkeys(event.writer_id for event in events):
-            seq, prev = self._head_for_update(cur, writer_id)
-            for event in (e for e in events if e.writer_id == writer_id):
-                seq += 1
-                record = event.seal(seq, prev)
-                prev = record.hash
-                records.append(record)
-            cur.execute(
-                self._q("UPDATE audit_heads SET seq = ?, hash = ? WHERE writer_id = ?"),
-                (seq, prev, writer_id),
-            )
+            mine = [event for event in events if event.writer_id == writer_id]
+            known = self._heads.get(writer_id)
+            sealed = None
+            if known is not None:
+                sealed, head = _seal(mine, *known)
+                cur.execute(
+                    self._q(
+                        "UPDATE audit_heads SET seq = ?, hash = ?"
+                        " WHERE writer_id = ? AND seq = ? AND hash = ?"
+                    ),
+                    (*head, writer_id, *known),
+                )
+                if cur.rowcount != 1:  # moved on elsewhere: seal again after the real head
+                    sealed = None
+            if sealed is None:
+                sealed, head = _seal(mine, *self._head_for_update(cur, writer_id))
+                cur.execute(
+                    self._q("UPDATE audit_heads SET seq = ?, hash = ? WHERE writer_id = ?"),
+                    (*head, writer_id),
+                )
+            rows += sealed
+            heads[writer_id] = head
         cur.executemany(
             self._q(
                 f"INSERT INTO audit_records ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             ),
-            [
-                (r.writer_id, r.seq, r.record_id, r.at, r.kind, r.decision_id, r.body, r.hash)
-                for r in records
-            ],
+            rows,
         )
-        return records
+        return heads
+
+    def _remember(self, heads: dict[str, tuple[int, str]]) -> None:
+        """Keep the heads a committed transaction left (see ``_heads``)."""
+        self._heads.update(heads)
 
     def _head_for_update(self, cur: Any, writer_id: str) -> tuple[int, str]:
         head_sql = self._q(f"SELECT seq, hash FROM audit_heads WHERE writer_id = ?{self.lock_rows}")
@@ -362,8 +421,11 @@ class SqlStore:
         return int(head[0]), str(head[1])
 
     def append_audit(self, *events: AuditEvent) -> builtins.list[AuditRecord]:
+        rows: builtins.list[_RecordRow] = []
         with self._write() as cur:
-            return self._append(cur, *events)
+            heads = self._append(cur, events, rows)
+        self._remember(heads)
+        return [AuditRecord(*row) for row in rows]
 
     def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:
         rows = self._all(

@@ -53,6 +53,7 @@ class PostgresStore(SqlStore):
         """``timeout`` bounds connecting and waiting for a pooled connection;
         ``lock_timeout`` and ``statement_timeout`` (seconds, None for the server's
         default) bound every statement's wait for a lock and its running time."""
+        super().__init__()
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError("database_url must be a postgresql:// URL")
         self._where = _describe_target(url)

@@ -74,6 +74,7 @@ class SqliteStore(SqlStore):
         synchronous: Synchronous = "normal",
         checkpoint_interval: float = 1.0,
     ) -> None:
+        super().__init__()
         self.path = Path(path)
         try:
             make_private_directory(self.path.parent)
