@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import rfc8785
 
-from gatekit import Action, Check, Decision, DecisionRequest
+from gatekit import Action, Check, Client, Decision, DecisionRequest, _context
 from gatekit._canonical import _plain, canonical_json
-from gatekit._models import canonical_digest
+from gatekit._models import ActionJson, canonical_digest
 from gatekit.audit import events as audit_events
 from gatekit.audit._records import AuditEvent
 from gatekit.engine.records import decision_record_data
+from gatekit.testing import MockBackend
 
 ALPHABET = "aZ09 \"\\/\b\f\n\r\t\x00\x1f\x7féß€\u2028\U0001f600<>&'"
 
@@ -64,7 +65,7 @@ def test_a_record_hash_is_the_canonical_digest_of_its_content():
 
 # -- documents written field by field, from bytes already made -------------------------
 
-ODD = 'tab\there "quoted" \\ é \u2028 \U0001f600 \x00\x1f\x7f'
+ODD = 'tab\there "quoted" \\ é \u2028 \U0001f600 \x00\x1f\x7f 100%s %d'
 
 
 def _actions():
@@ -72,7 +73,12 @@ def _actions():
     yield Action(
         tool=f"tool {ODD}",
         intent_id=f"intent {ODD}",
-        arguments={"amount": 12.5, "big": 2**53 - 1, "ключ": [1, None, True, ODD], "z": {"a": 1e21}},
+        arguments={
+            "amount": 12.5,
+            "big": 2**53 - 1,
+            "ключ": [1, None, True, ODD],
+            "z": {"a": 1e21},
+        },
         risk_level="high",
         operation_class="financial",
         data_sensitivity="pii",
@@ -189,3 +195,46 @@ def test_integers_past_2_53_take_the_exact_path_whatever_their_sign():
     for n in (2**53, -(2**53), 10**20):
         with pytest.raises(rfc8785.IntegerDomainError):
             canonical_json({"n": n})
+
+
+def test_one_action_json_serves_every_action_made_from_its_template_by_arguments_and_context():
+    template = list(_actions())[1]
+    writer = ActionJson(template)
+    for agent, run, session, arguments in [
+        (None, None, None, {}),
+        ("agent 2", "run 2", f"s {ODD}", {"n": 1.5, "k": [ODD]}),
+    ]:
+        action = template.model_copy(
+            update={"agent_id": agent, "run_id": run, "session_id": session, "arguments": arguments}
+        )
+        arguments_json = canonical_json(arguments)
+        assert writer.digest(agent, arguments_json) == action.digest()
+        assert writer.document(agent, run, session, arguments_json) == rfc8785.dumps(
+            action.model_dump(mode="json")
+        )
+
+
+def test_decorated_calls_send_the_json_of_exactly_the_action_sent():
+    backend = MockBackend()
+    client = Client(backend, agent_id="agent-1")
+
+    @client.intercept(metadata={"note": "n"}, systems_touched=["b", "a"])
+    def shapes(x, y="default", *rest, **named): ...
+
+    @client.intercept
+    def named(größe, b): ...  # non-ASCII names sort by UTF-16 code units
+
+    @client.intercept(capture_arguments=True)
+    def values(amount, größe): ...
+
+    with _context.run_context(_context.RunContext(run_id="run-1", session_id="s-1")):
+        shapes(1)
+        shapes(1, ODD, 3, z=[1.5])
+        named("x", [1, 2])
+        values(2.5, größe={"ключ": ODD})
+        values(amount=1, größe=None)
+    for request in backend.requests:
+        assert request.action_json() == rfc8785.dumps(request.action.model_dump(mode="json"))
+        unmasked = request._private()["_unmasked"]
+        assert request.action_digest == unmasked.digest()
+        assert (unmasked.run_id, unmasked.session_id) == ("run-1", "s-1")

@@ -32,7 +32,7 @@ import anyio
 from pydantic_core import to_jsonable_python
 
 from gatekit import _context
-from gatekit._canonical import canonical_json
+from gatekit._canonical import canonical_json, typed_json
 from gatekit._exceptions import (
     ApprovalExpired,
     ApprovalTimeout,
@@ -48,6 +48,7 @@ from gatekit._exceptions import (
 )
 from gatekit._models import (
     Action,
+    ActionJson,
     Check,
     CheckOutcome,
     Decision,
@@ -197,22 +198,36 @@ class _CallSpec:
         self.signature = inspect.signature(fn)
         self.capture_arguments = capture_arguments
         self.template = Action(tool=tool or fn.__name__, **fields)  # validates the fields now
+        # Every call's actions differ from the template only in arguments and context.
+        self.json = ActionJson(self.template)
+        parameters = self.signature.parameters.values()
+        # Called with one value for each parameter, in order, a function's arguments
+        # need no binding (the common case, and a fast one).
+        self._names: tuple[str, ...] | None = (
+            tuple(p.name for p in parameters)
+            if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
+            else None
+        )
 
     def actions(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
     ) -> tuple[Action, Action]:
         """The real action (for the digest) and the one to send (values only if
         captured), each made once with the run ``context`` (``_context_fields``)."""
-        return self._actions(self._bind(args, kwargs), context)
+        return self._actions(self._bind(args, kwargs), context)[:2]
 
-    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Bound:
+        if self._names is not None and not kwargs and len(args) == len(self._names):
+            return _Positional(dict(zip(self._names, args, strict=True)))
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return bound
 
     def _actions(
-        self, bound: inspect.BoundArguments, context: dict[str, Any]
-    ) -> tuple[Action, Action]:
+        self, bound: _Bound, context: dict[str, Any]
+    ) -> tuple[Action, Action, bytes | None]:
+        """The real action, the one to send, and the canonical JSON of the sent
+        arguments when they are summaries (our own types: nothing to check)."""
         values = {
             name: to_jsonable_python(value, fallback=repr)
             for name, value in bound.arguments.items()
@@ -220,16 +235,20 @@ class _CallSpec:
         }
         real = self.template.model_copy(update={**context, "arguments": values})
         if self.capture_arguments:
-            return real, real
-        sent = self.template.model_copy(update={**context, "arguments": _summaries(values)})
-        return real, sent
+            return real, real, None
+        shapes = _summaries(values)
+        sent = self.template.model_copy(update={**context, "arguments": shapes})
+        # Parameter names are the only text; non-ASCII ones sort by UTF-16 in RFC 8785.
+        typed = all(name.isascii() for name in shapes)
+        return real, sent, typed_json(shapes) if typed else canonical_json(shapes)
 
     def call(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
     ) -> _DecidedCall:
         """The call as it is decided: its actions, and the arguments the body will get."""
         bound = self._bind(args, kwargs)
-        real, sent = self._actions(bound, context)
+        real, sent, sent_json = self._actions(bound, context)
+        decided = _DecidedCall(self, real, sent, sent_json)
         try:
             # The body gets exactly what was digested, whatever later happens to the
             # caller's objects (e.g. while a reviewer looks at them).
@@ -237,32 +256,51 @@ class _CallSpec:
                 if name not in _RECEIVERS:
                     bound.arguments[name] = copy.deepcopy(value)
         except Exception:  # not copyable (a lock, a socket…): check it again before running
-            return _DecidedCall(real, sent, args, kwargs, recheck=(self, context))
-        return _DecidedCall(real, sent, bound.args, bound.kwargs, recheck=None)
+            return decided.with_arguments(args, kwargs, recheck=context)
+        return decided.with_arguments(bound.args, bound.kwargs, recheck=None)
+
+
+class _Positional:
+    """A call's arguments given positionally, one per parameter: what
+    ``inspect.BoundArguments`` would say of them, without binding."""
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self.arguments = arguments
 
     @property
-    def sends_summaries(self) -> bool:
-        """Only names, types and sizes leave the process: there are no values to scan."""
-        return not self.capture_arguments
+    def args(self) -> tuple[Any, ...]:
+        return tuple(self.arguments.values())
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return {}
+
+
+_Bound = inspect.BoundArguments | _Positional
 
 
 class _DecidedCall:
     def __init__(
-        self,
-        real: Action,
-        sent: Action,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        recheck: tuple[_CallSpec, dict[str, Any]] | None,
+        self, spec: _CallSpec, real: Action, sent: Action, sent_arguments_json: bytes | None
     ) -> None:
-        self.real, self.sent, self.args, self.kwargs = real, sent, args, kwargs
-        self._recheck = recheck
+        self.spec, self.real, self.sent = spec, real, sent
+        self.sent_arguments_json = sent_arguments_json
+        self.args: tuple[Any, ...] = ()
+        self.kwargs: dict[str, Any] = {}
+        self._recheck: dict[str, Any] | None = None
+
+    def with_arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], recheck: dict[str, Any] | None
+    ) -> _DecidedCall:
+        """The arguments the body gets; ``recheck``: the context to check them again
+        in before running (they could not be copied)."""
+        self.args, self.kwargs, self._recheck = args, kwargs, recheck
+        return self
 
     def arguments(self, decision: Decision) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The arguments to run with; raises Blocked if uncopyable ones changed since."""
         if self._recheck is not None:
-            spec, context = self._recheck
-            again, _ = spec.actions(self.args, self.kwargs, context)
+            again, _ = self.spec.actions(self.args, self.kwargs, self._recheck)
             if again.digest() != decision.action_digest:
                 raise Blocked(decision, "the call's arguments changed after they were decided")
         return self.args, self.kwargs
@@ -362,13 +400,13 @@ class _BaseClient:
         """
         real = self._with_context(action)
         sent = real if sent is None else self._with_context(sent)
-        return self._prepare(real, sent, checks, review_key, sent_values=True)
+        return self._prepare(real, sent, checks, review_key)
 
-    def _prepare_call(self, call: _DecidedCall, spec: _CallSpec) -> DecisionRequest:
+    def _prepare_call(self, call: _DecidedCall) -> DecisionRequest:
         """``prepare`` for a decorated function's call, whose actions carry their
         context already and whose summaries (made here, of types and sizes) hold
         no value to scan."""
-        return self._prepare(call.real, call.sent, (), None, sent_values=not spec.sends_summaries)
+        return self._prepare(call.real, call.sent, (), None, call=call)
 
     def _prepare(
         self,
@@ -377,17 +415,26 @@ class _BaseClient:
         checks: Sequence[Check],
         review_key: str | None,
         *,
-        sent_values: bool,
+        call: _DecidedCall | None = None,
     ) -> DecisionRequest:
         # A run past its limits (gateway) blocks here, through the engine, so it is recorded.
         found = [*_context.run_limit_checks(), *checks]
         if self.settings.dlp_mode is not DlpMode.OFF:
-            sent, findings = self._apply_dlp(sent, sent_values)
+            scan_arguments = call is None or call.sent_arguments_json is None
+            sent, findings = self._apply_dlp(sent, scan_arguments)
             found += findings
         # The real arguments are serialised once: for the digest, and for the audit
         # record too when they are what is sent.
         real_arguments = canonical_json(real.arguments)
-        digest = real.digest_with(real_arguments)
+        writer = call.spec.json if call is not None else ActionJson(real)
+        digest = writer.digest(real.agent_id, real_arguments)
+        sent_json = None  # unless written here, the engine serialises it if it needs it
+        if sent is real:
+            sent_json = writer.document(real.agent_id, real.run_id, real.session_id, real_arguments)
+        elif call is not None and sent is call.sent and call.sent_arguments_json is not None:
+            sent_json = writer.document(
+                sent.agent_id, sent.run_id, sent.session_id, call.sent_arguments_json
+            )
         if review_key is None and not checks:
             # Every value is ours or validated already (the actions, our own checks).
             request = DecisionRequest._trusted(
@@ -401,11 +448,7 @@ class _BaseClient:
             request = DecisionRequest(
                 action=sent, action_digest=digest, client_checks=found, review_key=review_key
             )
-        if sent is real:  # else the engine serialises what was sent, if it needs it
-            request._action_json = (sent, sent.canonical(real_arguments))
-        request._unmasked = real
-        request._delegation_chain = self._chain()
-        return request
+        return request._client_side(unmasked=real, chain=self._chain(), action_json=sent_json)
 
     def _chain(self) -> DelegationChain | None:
         """The run's delegation, else the client's."""
@@ -417,7 +460,7 @@ class _BaseClient:
         """``request`` with a fresh proof (a new nonce, now) under the delegation it was
         prepared in, signing exactly the action sent. Signed per send, not at prepare,
         so a prepared request decided again is a new request, never a replay."""
-        chain = request._delegation_chain
+        chain = request._private()["_delegation_chain"]
         if chain is None:
             return request
         envelope: DelegationEnvelope = chain.envelope(request.action)
@@ -712,7 +755,7 @@ class Client(_BaseClient):
         def gated(*args: P.args, **kwargs: P.kwargs) -> R:
             # ``_guarded``, written out: this is every decorated call's path.
             call = spec.call(args, kwargs, self._context_fields(spec.template))
-            decision = self._authorize(self._prepare_call(call, spec), wait, timeout)
+            decision = self._authorize(self._prepare_call(call), wait, timeout)
             try:
                 decided_args, decided_kwargs = call.arguments(decision)
                 result = func(*decided_args, **decided_kwargs)
@@ -879,7 +922,7 @@ class AsyncClient(_BaseClient):
         @functools.wraps(func)
         async def gated(*args: P.args, **kwargs: P.kwargs) -> R:
             call = spec.call(args, kwargs, self._context_fields(spec.template))
-            request = self._prepare_call(call, spec)
+            request = self._prepare_call(call)
             async with self._guarded(request, wait, timeout) as decision:
                 decided_args, decided_kwargs = call.arguments(decision)
                 return await func(*decided_args, **decided_kwargs)

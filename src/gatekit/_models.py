@@ -264,74 +264,97 @@ class Action(_Model):
         return self.digest_with(canonical_json(self.arguments))
 
     def digest_with(self, arguments_json: bytes) -> str:
-        """``digest()``, given the canonical JSON of ``arguments`` already made.
-
-        The digested document, written field by field (a test pins it to the
-        canonical JSON of the same dict): tool, intent_id, arguments, agent_id,
-        risk_level, operation_class, data_sensitivity and the sorted systems.
-        """
-        body = b"".join(
-            (
-                b'{"agent_id":',
-                _string_or_null(self.agent_id),
-                b',"arguments":',
-                arguments_json,
-                b',"data_sensitivity":',
-                json_string(self.data_sensitivity.value),
-                b',"intent_id":',
-                json_string(self.intent_id),
-                b',"operation_class":',
-                json_string(self.operation_class.value),
-                b',"risk_level":',
-                json_string(self.risk_level.value),
-                b',"systems_touched":',
-                typed_json(sorted(self.systems_touched)),
-                b',"tool":',
-                json_string(self.tool),
-                b"}",
-            )
-        )
-        return hashlib.sha256(body).hexdigest()
+        """``digest()``, given the canonical JSON of ``arguments`` already made."""
+        return ActionJson(self).digest(self.agent_id, arguments_json)
 
     def canonical(self, arguments_json: bytes | None = None) -> bytes:
         """The canonical JSON of ``model_dump(mode="json")``: how audit records hold
         the action. ``arguments_json``: that of ``arguments``, if already made."""
         if arguments_json is None:
             arguments_json = canonical_json(self.arguments)
-        metadata_json = canonical_json(self.metadata) if self.metadata else b"{}"
-        return b"".join(
-            (
-                b'{"agent_id":',
-                _string_or_null(self.agent_id),
-                b',"arguments":',
-                arguments_json,
-                b',"data_sensitivity":',
-                json_string(self.data_sensitivity.value),
-                b',"idempotency_key":',
-                _string_or_null(self.idempotency_key),
-                b',"intent_id":',
-                json_string(self.intent_id),
-                b',"metadata":',
-                metadata_json,
-                b',"operation_class":',
-                json_string(self.operation_class.value),
-                b',"risk_level":',
-                json_string(self.risk_level.value),
-                b',"run_id":',
-                _string_or_null(self.run_id),
-                b',"session_id":',
-                _string_or_null(self.session_id),
-                b',"systems_touched":',
-                typed_json(self.systems_touched),
-                b',"tool":',
-                json_string(self.tool),
-                b"}",
-            )
+        return ActionJson(self).document(
+            self.agent_id, self.run_id, self.session_id, arguments_json
         )
 
 
 def _string_or_null(value: str | None) -> bytes:
     return b"null" if value is None else json_string(value)
+
+
+class ActionJson:
+    """The canonical JSON of an action, and its digest, written field by field
+    (tests pin both to the canonical JSON of the same dicts).
+
+    Made from one action, it serves every action that differs from it only in
+    its arguments and run context (agent, run, session): what a decorated
+    function's calls do. Their fixed parts are then written once, not per call.
+    The arguments come as canonical JSON, made once per call by the caller.
+    """
+
+    __slots__ = ("_digest_tail", "_document_middle", "_document_tail")
+
+    def __init__(self, action: Action) -> None:
+        sensitivity = b',"data_sensitivity":' + json_string(action.data_sensitivity.value)
+        intent = b',"intent_id":' + json_string(action.intent_id)
+        classes = (
+            b',"operation_class":'
+            + json_string(action.operation_class.value)
+            + b',"risk_level":'
+            + json_string(action.risk_level.value)
+        )
+        tool = b',"tool":' + json_string(action.tool) + b"}"
+        # The digest covers what the action does and who asks (see Action.digest),
+        # with the systems sorted; the document is the model's dump, as it is.
+        systems = typed_json(sorted(action.systems_touched))
+        self._digest_tail = b"".join(
+            (sensitivity, intent, classes, b',"systems_touched":', systems, tool)
+        )
+        self._document_middle = b"".join(
+            (
+                sensitivity,
+                b',"idempotency_key":',
+                _string_or_null(action.idempotency_key),
+                intent,
+                b',"metadata":',
+                canonical_json(action.metadata) if action.metadata else b"{}",
+                classes,
+            )
+        )
+        self._document_tail = b',"systems_touched":' + typed_json(action.systems_touched) + tool
+
+    def digest(self, agent_id: str | None, arguments_json: bytes) -> str:
+        body = b"".join(
+            (
+                b'{"agent_id":',
+                _string_or_null(agent_id),
+                b',"arguments":',
+                arguments_json,
+                self._digest_tail,
+            )
+        )
+        return hashlib.sha256(body).hexdigest()
+
+    def document(
+        self,
+        agent_id: str | None,
+        run_id: str | None,
+        session_id: str | None,
+        arguments_json: bytes,
+    ) -> bytes:
+        return b"".join(
+            (
+                b'{"agent_id":',
+                _string_or_null(agent_id),
+                b',"arguments":',
+                arguments_json,
+                self._document_middle,
+                b',"run_id":',
+                _string_or_null(run_id),
+                b',"session_id":',
+                _string_or_null(session_id),
+                self._document_tail,
+            )
+        )
 
 
 class Check(_Model):
@@ -395,27 +418,55 @@ class DecisionRequest(_Model):
     def for_action(cls, action: Action, checks: list[Check] | None = None) -> DecisionRequest:
         return cls(action=action, action_digest=action.digest(), client_checks=checks or [])
 
+    def _private(self) -> dict[str, Any]:
+        """The private attributes, read and written straight (on every gated call,
+        pydantic's attribute protocol for them costs more than the rest of a read)."""
+        private = self.__pydantic_private__
+        assert private is not None  # the model declares private attributes
+        return private
+
+    def _client_side(
+        self, *, unmasked: Action, chain: Any, action_json: bytes | None = None
+    ) -> DecisionRequest:
+        """Attach what ``Client.prepare`` keeps in the process (see the attributes)."""
+        private = self._private()
+        private["_unmasked"] = unmasked
+        private["_delegation_chain"] = chain
+        if action_json is not None:
+            private["_action_json"] = (self.action, action_json)
+        return self
+
     @property
     def prepared_by_client(self) -> bool:
-        return self._unmasked is not None
+        return self._private()["_unmasked"] is not None
 
     def action_json(self) -> bytes:
         """The canonical JSON of ``action`` (as sent), made once per request and
         reused (the audit record holds it). Bound to the very action object, so a
         copy with another action never reuses it."""
-        made = self._action_json
+        private = self._private()
+        made: tuple[Action, bytes] | None = private["_action_json"]
         if made is None or made[0] is not self.action:
-            made = (self.action, self.action.canonical())
-            self._action_json = made
+            made = private["_action_json"] = (self.action, self.action.canonical())
         return made[1]
 
     def for_policy(self) -> DecisionRequest:
         """The request as an in-process policy judges it: with the real values when a
         client in this process prepared it, so masking cannot hide a payload from
         shields and conditions; as sent otherwise (e.g. received over the network)."""
-        if self._unmasked is None or self._unmasked is self.action:
+        private = self._private()
+        unmasked = private["_unmasked"]
+        if unmasked is None or unmasked is self.action:
             return self
-        return self.model_copy(update={"action": self._unmasked})
+        judged = DecisionRequest._trusted(
+            action=unmasked,
+            action_digest=self.action_digest,
+            client_checks=self.client_checks,
+            review_key=self.review_key,
+            delegation=self.delegation,
+        )
+        _set(judged, "__pydantic_private__", {**private})  # as model_copy would
+        return judged
 
 
 class Decision(_Model):
