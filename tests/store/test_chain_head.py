@@ -73,7 +73,7 @@ def test_a_rolled_back_write_leaves_the_remembered_head_alone(tmp_path):
     store.close()
 
 
-def test_a_decision_with_the_last_outcome_is_four_statements_in_one_commit(tmp_path):
+def test_a_decision_with_the_last_outcome_is_three_statements_in_one_commit(tmp_path):
     store = SqliteStore.in_directory(tmp_path)
     log = AuditLog(store, writer_id="w")
     at = datetime.now(UTC)
@@ -88,7 +88,7 @@ def test_a_decision_with_the_last_outcome_is_four_statements_in_one_commit(tmp_p
     assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
     work = statements[1:-1]
     # The decision, the head (compare-and-set), the decision's and the outcome's records.
-    assert [s.split()[0] for s in work] == ["INSERT", "UPDATE", "INSERT", "INSERT"], work
+    assert [s.split()[0] for s in work] == ["INSERT", "UPDATE", "INSERT"], work
     store.close()
     assert sqlite3.connect(tmp_path / "gatekit.db").execute(
         "SELECT COUNT(*) FROM audit_records"
