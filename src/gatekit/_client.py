@@ -149,10 +149,20 @@ def _bounds_its_own_waits(fn: Callable[..., Any]) -> bool:
     lock and statement timeouts follow ``decision_timeout``) and run inline; anything
     else, a subclass's override included, runs in a worker the caller can leave."""
     owner = getattr(fn, "__self__", None)
-    name = getattr(fn, "__name__", "")
-    return isinstance(owner, LocalBackend) and getattr(type(owner), name, None) is getattr(
-        LocalBackend, name, object()
-    )
+    return owner is not None and _engine_method(type(owner), getattr(fn, "__name__", ""))
+
+
+def _engine_method(kind: type, name: str) -> bool:
+    """Whether ``kind.name`` is ``LocalBackend``'s own (asked on every backend call)."""
+    known = _ENGINE_METHODS.get((kind, name))
+    if known is None:
+        known = _ENGINE_METHODS[kind, name] = issubclass(kind, LocalBackend) and getattr(
+            kind, name, None
+        ) is getattr(LocalBackend, name, object())
+    return known
+
+
+_ENGINE_METHODS: dict[tuple[type, str], bool] = {}
 
 
 def _as_backend_error(fn: Callable[..., R], args: tuple[Any, ...]) -> R:

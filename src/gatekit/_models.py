@@ -164,9 +164,7 @@ class _Model(BaseModel):
         _set(instance, "__dict__", {name: values[name] for name in cls.__pydantic_fields__})
         _set(instance, "__pydantic_fields_set__", set(values))
         _set(instance, "__pydantic_extra__", None)
-        private = cls.__private_attributes__
-        defaults = {name: attr.get_default() for name, attr in private.items()}
-        _set(instance, "__pydantic_private__", defaults or None)
+        _set(instance, "__pydantic_private__", _private_defaults(cls))
         return instance
 
     def __init__(self, /, **data: Any) -> None:
@@ -190,6 +188,24 @@ class _Model(BaseModel):
             return super().model_validate_json(json_data, *args, **kwargs)
         except pydantic.ValidationError as exc:
             raise _translate(exc, cls.__name__) from None
+
+
+def _private_defaults(cls: type[BaseModel]) -> dict[str, Any] | None:
+    """A fresh dict of ``cls``'s private attributes' defaults (None if it has none)."""
+    attributes = cls.__private_attributes__
+    if not attributes:
+        return None
+    constant = _CONSTANT_PRIVATE_DEFAULTS.get(cls)
+    if constant is not None:
+        return dict(constant)
+    defaults = {name: attribute.get_default() for name, attribute in attributes.items()}
+    if all(attribute.default_factory is None for attribute in attributes.values()):
+        _CONSTANT_PRIVATE_DEFAULTS[cls] = dict(defaults)
+    return defaults
+
+
+# Per model class, private defaults without a factory: copied, not made, per instance.
+_CONSTANT_PRIVATE_DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 def _translate(exc: pydantic.ValidationError, model: str) -> ValidationError:

@@ -21,6 +21,7 @@ from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, 
 from gatekit.delegation.records import KeyRecord, KeyStatus
 from gatekit.policy.state import Charge
 from gatekit.store._base import reuse_for_same_action
+from gatekit.store._group_commit import GroupCommit
 
 _DECISION_COLUMNS = (
     "decision_id, approval_id, idempotency_key, review_key, status, created_at, consumed_at,"
@@ -138,12 +139,16 @@ class SqlStore:
     # transaction does not already exclude every other writer (it does in SQLite).
     lock_key = ""
 
-    def __init__(self) -> None:
+    def __init__(self, *, patience: float) -> None:
+        """``patience``: how long a writer waits for the group commit that takes it."""
         # The head of each writer's chain as this store last committed it. A guess,
         # never trusted: the head row is updated only if it still holds exactly that
         # (a compare-and-set), so another process or store moving the chain on costs
         # a read of the real head, not a broken chain; it saves that read otherwise.
         self._heads: dict[str, tuple[int, str]] = {}
+        # Decisions and records of threads writing at the same time share one
+        # transaction: one commit (one fsync, one lock on the chain head) for all.
+        self._group = GroupCommit(self._commit_writes, patience=patience)
 
     def _write(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
@@ -397,8 +402,8 @@ class SqlStore:
     # -- the audit log -------------------------------------------------------------
 
     def _commit(self, write: Write) -> None:
-        """Commit ``write`` in a transaction of its own (SQLite groups them)."""
-        self._commit_writes([write])
+        """Commit ``write``, with those of other threads writing at the same time."""
+        self._group.submit(write)
 
     def _commit_writes(self, writes: builtins.list[Write]) -> None:
         """Commit ``writes`` in one transaction: one statement for their decisions (when

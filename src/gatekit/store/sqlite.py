@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Literal
 
 from gatekit._exceptions import BackendError, ConfigurationError
-from gatekit.store._group_commit import GroupCommit
 from gatekit.store._migrations import migrate
-from gatekit.store._sql import SqlStore, Write
+from gatekit.store._sql import SqlStore
 
 DB_FILE = "gatekit.db"
 Synchronous = Literal["normal", "full"]
@@ -80,7 +79,7 @@ class SqliteStore(SqlStore):
         synchronous: Synchronous = "normal",
         checkpoint_interval: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(patience=busy_timeout)
         self.path = Path(path)
         try:
             make_private_directory(self.path.parent)
@@ -97,7 +96,6 @@ class SqliteStore(SqlStore):
                 f"cannot open the gatekit database {self.path}: {_reason(exc)}"
             ) from exc
         self._checkpointer = _WalCheckpointer(self.path, checkpoint_interval)
-        self._group = GroupCommit(self._commit_writes, patience=busy_timeout)
 
     def _open(self, busy_timeout: float, synchronous: Synchronous) -> None:
         _create_private_file(self.path)
@@ -137,11 +135,6 @@ class SqliteStore(SqlStore):
                 self._db.rollback()
                 raise
             self._db.commit()
-
-    def _commit(self, write: Write) -> None:
-        """Decisions and records of threads writing at the same time share one
-        transaction: one commit (one fsync with ``synchronous=full``) for all."""
-        self._group.submit(write)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
