@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import rfc8785
 
-from gatekit import Action, Check, Client, Decision, DecisionRequest, _context
+from gatekit import Action, Check, Client, Decision, DecisionRequest, LocalBackend, _context
 from gatekit._canonical import _plain, canonical_json
 from gatekit._models import ActionJson, canonical_digest
 from gatekit.audit import events as audit_events
 from gatekit.audit._records import AuditEvent
 from gatekit.engine.records import decision_record_data
+from gatekit.store import MemoryStore
 from gatekit.testing import MockBackend
 
 ALPHABET = "aZ09 \"\\/\b\f\n\r\t\x00\x1f\x7féß€\u2028\U0001f600<>&'"
@@ -238,3 +239,19 @@ def test_decorated_calls_send_the_json_of_exactly_the_action_sent():
         unmasked = request._private()["_unmasked"]
         assert request.action_digest == unmasked.digest()
         assert (unmasked.run_id, unmasked.session_id) == ("run-1", "s-1")
+
+
+def test_models_built_unchecked_have_their_fields_in_order_and_serialise_as_validated_ones():
+    backend = LocalBackend(store=MemoryStore())
+    client = Client(backend, agent_id="agent-1")
+    # An e-mail address is masked when sent: policy judges a twin with the real one.
+    request = client.prepare(Action(tool="mail", arguments={"to": "a@example.com"}))
+    judged = request.for_policy()
+    assert judged is not request
+    allowed = backend.engine.decide(client.prepare(Action(tool="t", risk_level="low")))
+    pending = backend.engine.decide(request)
+    assert pending.approval_id is not None
+    for model in [request, judged, allowed, pending]:
+        assert list(model.__dict__) == list(type(model).model_fields)
+        again = type(model).model_validate_json(model.model_dump_json())
+        assert again.model_dump_json() == model.model_dump_json()

@@ -193,6 +193,10 @@ def _client_blocks(request: DecisionRequest) -> bool:
 
 
 _RECEIVERS = ("self", "cls")  # the object a method runs on: not an argument of the action
+# Values that are JSON as they are (to_jsonable_python would return them unchanged).
+_PLAIN_JSON = frozenset({str, int, bool, type(None)})
+# Values that cannot change after the decision: the body may get them uncopied.
+_IMMUTABLE = frozenset({str, int, bool, float, bytes, type(None)})
 
 
 class _CallSpec:
@@ -239,7 +243,7 @@ class _CallSpec:
         """The real action, the one to send, and the canonical JSON of the sent
         arguments when they are summaries (our own types: nothing to check)."""
         values = {
-            name: to_jsonable_python(value, fallback=repr)
+            name: value if type(value) in _PLAIN_JSON else to_jsonable_python(value, fallback=repr)
             for name, value in bound.arguments.items()
             if name not in _RECEIVERS
         }
@@ -263,7 +267,7 @@ class _CallSpec:
             # The body gets exactly what was digested, whatever later happens to the
             # caller's objects (e.g. while a reviewer looks at them).
             for name, value in bound.arguments.items():
-                if name not in _RECEIVERS:
+                if name not in _RECEIVERS and type(value) not in _IMMUTABLE:
                     bound.arguments[name] = copy.deepcopy(value)
         except Exception:  # not copyable (a lock, a socket…): check it again before running
             return decided.with_arguments(args, kwargs, recheck=context)

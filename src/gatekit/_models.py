@@ -156,12 +156,12 @@ class _Model(BaseModel):
 
     @classmethod
     def _trusted(cls, **values: Any) -> Self:
-        """An instance from values its maker typed itself, every field given: no
-        validation, and none of ``model_construct``'s per-field default look-ups
-        (this runs on every decision). A missing field is a KeyError, not a default."""
+        """An instance from values its maker typed itself, every field given in the
+        model's field order (serialisation follows it; a test pins each caller):
+        no validation, and none of ``model_construct``'s per-field look-ups (this
+        runs on every decision)."""
         instance = cls.__new__(cls)
-        # In field order, as validation leaves them: serialisation follows it.
-        _set(instance, "__dict__", {name: values[name] for name in cls.__pydantic_fields__})
+        _set(instance, "__dict__", values)
         _set(instance, "__pydantic_fields_set__", set(values))
         _set(instance, "__pydantic_extra__", None)
         _set(instance, "__pydantic_private__", _private_defaults(cls))

@@ -46,7 +46,9 @@ def default_writer_id() -> str:
 
 def iso(moment: datetime) -> str:
     """Fixed-width UTC timestamps, so they sort as text."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:  # the engine's clock gives UTC already
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 class AuditLog:

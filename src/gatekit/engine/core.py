@@ -298,9 +298,9 @@ class Engine:
         now = self._now()
         needs_review = status is Status.PENDING_REVIEW
         # Every value here is the engine's own and already typed: no validation pass.
+        # In the model's field order (see ``_trusted``).
         return Decision._trusted(
             decision_id=new_id("dec"),
-            record_id=new_id("rec"),
             status=status,
             reason=evaluation.reason,
             tool=request.action.tool,
@@ -309,14 +309,15 @@ class Engine:
             rule_ids=list(evaluation.rule_ids),
             checks=list(evaluation.checks),
             approval_id=new_id("apr") if needs_review else None,
+            record_id=new_id("rec"),
             expires_at=now + self._approval_ttl if needs_review else None,
+            reviewer=None,
+            review_comment=None,
+            consumed_at=None,
             retry_after=evaluation.retry_after,
             trust_level=evaluation.trust_level,
             idempotency_key=request.action.idempotency_key,
             review_key=request.review_key if needs_review else None,
-            reviewer=None,
-            review_comment=None,
-            consumed_at=None,
             failed_open=False,
         )
 
