@@ -19,6 +19,7 @@ them) need none of that: ``typed_json`` and ``json_string`` write them straight.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from json.encoder import encode_basestring  # the C escaper json.dumps uses
 from typing import Any
 
@@ -27,10 +28,33 @@ import rfc8785
 __all__ = ["canonical_json", "json_string", "typed_json"]
 
 _SAFE_INT = 2**53 - 1
-# Built once: json.dumps with options builds an encoder on every call.
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-)
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    allow_nan=False)``, with its C encoder built once rather than on every call (as
+    ``JSONEncoder.encode`` does). Without the cycle check: a value holding itself
+    fails on the recursion limit instead, as deep values already do."""
+    try:
+        from _json import make_encoder  # what json.encoder uses when it can
+    except ImportError:  # pragma: no cover - CPython always has the C module
+        encoder = json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+        )
+        return encoder.encode
+    chunks = make_encoder(None, _not_json, encode_basestring, None, ":", ",", True, False, False)
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_encode = _encoder()
 
 
 class _NotPlain(Exception):
@@ -54,7 +78,7 @@ _CHECKER = json.JSONDecoder(parse_float=_no_floats, parse_int=_safe_int)
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical JSON of ``value`` as UTF-8 bytes."""
     try:
-        text = _ENCODER.encode(value)
+        text = _encode(value)
     except (TypeError, ValueError):  # not plain JSON (e.g. NaN): the library says why
         return rfc8785.dumps(value)
     if text.isascii():
@@ -67,7 +91,7 @@ def typed_json(value: Any) -> bytes:
     booleans, None, integers within ±2**53, and lists and dicts of them with
     ASCII keys. For those, RFC 8785 is exactly the C encoder's output, so
     nothing is checked; agent-supplied values go through ``canonical_json``."""
-    return _ENCODER.encode(value).encode()
+    return _encode(value).encode()
 
 
 def json_string(text: str) -> bytes:
