@@ -11,7 +11,9 @@ the outcome record, never a decision.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable
 
 from gatekit.audit._records import AuditEvent
@@ -39,6 +41,14 @@ class OutcomeQueue:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._flusher: threading.Thread | None = None
+        _QUEUES.add(self)
+
+    def _forget_threads(self) -> None:
+        """In a forked child: the flusher (and any lock it held) stayed in the parent."""
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._armed = False
+        self._flusher = None
 
     def put(self, event: AuditEvent) -> None:
         with self._lock:
@@ -95,6 +105,17 @@ class OutcomeQueue:
                 self.flush()
             except Exception as exc:  # kept queued: the next transaction or close retries
                 logger.warning("gatekit: could not record outcomes yet: %s", exc)
+
+
+_QUEUES: weakref.WeakSet[OutcomeQueue] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for queue in list(_QUEUES):
+        queue._forget_threads()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RecentIds:
