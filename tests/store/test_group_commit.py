@@ -93,6 +93,45 @@ def test_waiting_for_a_stuck_commit_is_bounded():
     assert recorder.committed == {"leader"}  # the one who gave up was not written
 
 
+def test_a_write_its_leader_has_taken_is_waited_for_past_the_patience():
+    class Slow(Recorder):
+        def __call__(self, writes: list[str]) -> None:
+            if len(self.batches) == 1:  # the batch holding the follower
+                threading.Event().wait(0.5)
+            super().__call__(writes)
+
+    recorder = Slow()
+    group = GroupCommit(recorder, patience=0.3)
+    # "a" leads the second batch, which holds "taken" too and takes 0.5 s.
+    leader, queued, pool = _queue_behind_a_slow_leader(group, recorder, ["a", "taken"])
+    leader.result(10)
+    for future in queued:
+        future.result(10)  # committed, and told so, though it took longer than 0.3 s
+    pool.shutdown()
+    assert sorted(recorder.batches[1]) == ["a", "taken"]
+    assert recorder.committed == {"leader", "a", "taken"}
+
+
+def test_writers_behind_one_who_gave_up_still_get_their_turn():
+    recorder = Recorder()
+    group = GroupCommit(recorder, patience=0.3, max_batch=1)
+    with ThreadPoolExecutor(3) as pool:
+        leader = pool.submit(group.submit, "leader")
+        assert recorder.started.wait(10)
+        gave_up = pool.submit(group.submit, "gave-up")
+        while len(group._queue) < 2:
+            threading.Event().wait(0.001)
+        with pytest.raises(BackendError):
+            gave_up.result(10)  # never taken: a batch holds one write here
+        later = pool.submit(group.submit, "later")
+        while len(group._queue) < 3:
+            threading.Event().wait(0.001)
+        recorder.go.set()
+        leader.result(10)
+        later.result(10)
+    assert recorder.committed == {"leader", "later"}
+
+
 def test_an_interrupted_leader_releases_nobody_as_committed():
     class Interrupting(Recorder):
         def __call__(self, writes: list[str]) -> None:

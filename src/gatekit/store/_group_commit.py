@@ -11,8 +11,8 @@ nothing for this but a lock and a queue entry.
 
 A batch that fails is not everyone's failure: its writes are tried again one
 by one, so each caller gets its own write's outcome. Waiting is bounded: a
-caller that gives up raises (the caller fails closed; its write may still be
-committed by the leader, like a decision whose process died before the tool ran).
+caller that gives up raises (and fails closed); its write is then never made,
+unless a leader was already writing it (see ``_wait_for_turn``).
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ T = TypeVar("T")
 
 
 class _Entry(Generic[T]):
-    __slots__ = ("abandoned", "done", "error", "write")
+    __slots__ = ("abandoned", "done", "error", "taken", "write")
 
     def __init__(self, write: T) -> None:
         self.write = write
+        self.taken = False  # in a leader's batch: written, or failed, by that leader
         self.done = False
-        self.abandoned = False
+        self.abandoned = False  # its caller gave up before a leader took it: never written
         self.error: BaseException | None = None
 
 
@@ -62,27 +63,43 @@ class GroupCommit(Generic[T]):
                 return self._result(entry)
             # First in line: lead everyone queued so far (this entry is the first).
             batch = list(itertools.islice(self._queue, self._max_batch))
+            for queued in batch:
+                queued.taken = True
         try:
             self._commit_each([queued for queued in batch if not queued.abandoned])
         finally:
             with self._changed:
                 for _ in batch:
                     self._queue.popleft().done = True
+                while self._queue and self._queue[0].abandoned:  # nobody left to lead them
+                    self._queue.popleft()
                 self._changed.notify_all()
         return self._result(entry)
 
     def _wait_for_turn(self, entry: _Entry[T]) -> None:
-        """Until a leader has committed ``entry``, or it is first in line to lead."""
+        """Until a leader has committed ``entry``, or it is first in line to lead.
+
+        A caller that waited ``patience`` gives up, and its write is never made,
+        unless a leader has taken it already: then it waits for that leader (whose
+        transaction the database's own timeouts bound) up to ``patience`` more, so
+        that what it reports is what happened.
+        """
         deadline = time.monotonic() + self._patience
+        extended = False
         while not entry.done and self._queue[0] is not entry:
             left = deadline - time.monotonic()
-            if left <= 0 or not self._changed.wait(left):
-                if entry.done or self._queue[0] is entry:
-                    return
-                entry.abandoned = True  # a leader that has not taken it yet skips it
-                raise BackendError(
-                    f"the database did not take this write within {self._patience:g} s"
-                )
+            if left > 0 and self._changed.wait(left):
+                continue
+            if entry.done or self._queue[0] is entry:
+                return
+            if entry.taken and not extended:
+                deadline, extended = time.monotonic() + self._patience, True
+                continue
+            entry.abandoned = not entry.taken  # a leader that takes it later skips it
+            raise BackendError(
+                f"the database did not take this write within {self._patience:g} s"
+                + (" (it may still be committed)" if entry.taken else "")
+            )
 
     def _commit_each(self, batch: list[_Entry[T]]) -> None:
         """Commit ``batch`` (its first entry is the leader's own); never raises: each
