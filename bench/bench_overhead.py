@@ -1,17 +1,28 @@
-"""Overhead of a fully gated call, and audit verification speed.
+"""What a fully gated call costs, from the floor up, in one run on one disk.
 
     uv run --no-sync python bench/bench_overhead.py [--calls 20000] [--no-postgres]
 
-A gated call = ``client.intercept`` on a low-risk function: client decide (DLP,
-digest), decision + audit record committed (with the previous call's outcome
-record: one commit per call), function body, outcome queued. Overhead = gated
-latency minus the bare call, p50/p99. For scale, one bare SQLite WAL
-insert+commit of a 1 KB row on the same disk; and durable gated calls from 8
-threads at once (calls per second).
-SQLite runs with WAL and synchronous=NORMAL (durable against a process crash;
-a power loss may drop the last commits). PostgreSQL is started from the Debian
-binaries with its default durability (fsync on, synchronous_commit on).
-Prints numbers; asserts nothing.
+A gated call = ``client.intercept`` on a low-risk function with the default
+policy: the client builds the action (argument names, types and sizes), digests
+the real arguments, the engine decides, the decision and its audit record are
+committed (with the previous call's outcome record: one commit per call), the
+function runs, its outcome is queued.
+
+Rows, each with p50 and p99 latency and calls per second:
+
+* the bare function call, and one bare SQLite WAL insert+commit of a 1 KB row
+  (synchronous=NORMAL) on the same disk: the floors;
+* the gated call with the in-memory store (no durability);
+* durable on SQLite (WAL, synchronous=NORMAL: survives a process crash; the
+  default), with synchronous=FULL (survives a power loss: an fsync per commit,
+  shared by threads committing at once), and on PostgreSQL (started from the
+  Debian binaries with its default durability: fsync on, synchronous_commit on);
+* the same durable calls from 8 threads at once (latency per call, total rate).
+
+Then, for scale: the engine alone (decide + report, no client) and how fast
+``gatekit audit verify`` reads the log back. The machine's load average is
+printed before and after (timings are wall-clock; a loaded host inflates them).
+Prints numbers, a Markdown table of them at the end; asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,79 +44,108 @@ from gatekit.audit import AuditLog, load_public_keys, verify
 from gatekit.store import MemoryStore, Store
 
 ROOT = Path(__file__).resolve().parent.parent
+THREADS = 8
 
 
-def _percentiles(samples: list[int]) -> tuple[float, float]:
+@dataclass
+class Row:
+    label: str
+    p50: float  # µs
+    p99: float  # µs
+    rate: float  # calls per second
+
+    def show(self) -> None:
+        print(
+            f"{self.label:<44} p50 {self.p50:9.1f} µs  p99 {self.p99:9.1f} µs  "
+            f"{self.rate:10,.0f} /s",
+            flush=True,
+        )
+
+
+ROWS: list[Row] = []
+
+
+def _row(label: str, samples: list[int], elapsed: float) -> Row:
     ordered = sorted(samples)
-    return ordered[len(ordered) // 2] / 1000, ordered[int(len(ordered) * 0.99)] / 1000
+    row = Row(
+        label,
+        ordered[len(ordered) // 2] / 1000,
+        ordered[int(len(ordered) * 0.99)] / 1000,
+        len(samples) / elapsed,
+    )
+    row.show()
+    ROWS.append(row)
+    return row
 
 
-def _time_calls(fn: Callable[[int], int], calls: int) -> list[int]:
+def _time_calls(label: str, fn: Callable[[int], object], calls: int) -> Row:
     for i in range(min(1000, calls)):  # warm up caches, prepared statements, pools
         fn(i)
     samples = []
     clock = time.perf_counter_ns
+    start = time.perf_counter()
     for i in range(calls):
-        start = clock()
+        before = clock()
         fn(i)
-        samples.append(clock() - start)
-    return samples
+        samples.append(clock() - before)
+    return _row(label, samples, time.perf_counter() - start)
+
+
+def _time_threads(label: str, fn: Callable[[int], object], calls: int) -> Row:
+    """``calls`` calls from THREADS threads at once: latency of each, and the total rate."""
+    per_thread = max(1, calls // THREADS)
+    for i in range(min(200, per_thread)):
+        fn(i)
+    samples: list[list[int]] = [[] for _ in range(THREADS)]
+    ready = threading.Barrier(THREADS + 1)
+
+    def work(mine: list[int]) -> None:
+        clock = time.perf_counter_ns
+        ready.wait()
+        for i in range(per_thread):
+            before = clock()
+            fn(i)
+            mine.append(clock() - before)
+
+    workers = [threading.Thread(target=work, args=(mine,)) for mine in samples]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    return _row(label, [s for mine in samples for s in mine], elapsed)
 
 
 def bare(x: int) -> int:
     return x * 2
 
 
-def gated_overhead(label: str, backend: LocalBackend, calls: int, bare_p50: float) -> None:
+def _gated(backend: LocalBackend) -> Callable[[int], int]:
     client = Client(backend, agent_id="bench-agent")
-    gated = client.intercept(bare, tool="bench_read", risk_level="low", operation_class="read")
-    samples = _time_calls(gated, calls)
-    p50, p99 = _percentiles(samples)
-    rate = len(samples) / (sum(samples) / 1e9)
-    print(
-        f"{label:<34} gated p50 {p50:8.1f} µs  p99 {p99:8.1f} µs  "
-        f"overhead p50 {p50 - bare_p50:8.1f} µs  {rate:9,.0f} calls/s"
+    gated: Callable[[int], int] = client.intercept(
+        bare, tool="bench_read", risk_level="low", operation_class="read"
     )
+    return gated
 
 
-def threaded(label: str, backend: LocalBackend, calls: int, threads: int = 8) -> None:
-    """Gated calls from ``threads`` threads at once: total calls per second."""
-    client = Client(backend, agent_id="bench-agent")
-    gated = client.intercept(bare, tool="bench_read", risk_level="low", operation_class="read")
-    per_thread = max(1, calls // threads)
-
-    def work() -> None:
-        for i in range(per_thread):
-            gated(i)
-
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - start
-    print(f"{label:<34} {threads} threads: {per_thread * threads / elapsed:10,.0f} gated calls/s")
-
-
-def bare_sqlite_insert(calls: int) -> None:
+def bare_sqlite_insert(calls: int, directory: Path) -> None:
     """One INSERT + COMMIT of a 1 KB row in WAL mode, synchronous=NORMAL: the floor."""
-    with tempfile.TemporaryDirectory() as tmp:
-        db = sqlite3.connect(Path(tmp) / "bare.db", isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
-        row = "x" * 1024
+    db = sqlite3.connect(directory / "bare.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+    row = "x" * 1024
 
-        def insert(i: int) -> int:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT INTO t (body) VALUES (?)", (row,))
-            db.execute("COMMIT")
-            return i
+    def insert(i: int) -> int:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t (body) VALUES (?)", (row,))
+        db.execute("COMMIT")
+        return i
 
-        p50, p99 = _percentiles(_time_calls(insert, calls))
-        db.close()
-    print(f"{'bare SQLite insert+commit (1 KB)':<34} p50 {p50:8.1f} µs  p99 {p99:8.1f} µs")
+    _time_calls("bare SQLite WAL insert+commit (1 KB)", insert, calls)
+    db.close()
 
 
 def engine_only(label: str, backend: LocalBackend, calls: int) -> None:
@@ -114,12 +155,10 @@ def engine_only(label: str, backend: LocalBackend, calls: int) -> None:
     )
     success = Outcome(status="success")
 
-    def call(_: int) -> int:
+    def call(_: int) -> None:
         backend.report(backend.decide(request).decision_id, success)
-        return 0
 
-    p50, p99 = _percentiles(_time_calls(call, calls))
-    print(f"{label:<34} engine decide+report p50 {p50:8.1f} µs  p99 {p99:8.1f} µs")
+    _time_calls(label, call, calls)
 
 
 def _fill(store: Store, writer: str, records: int) -> None:
@@ -142,32 +181,33 @@ def verify_speed(label: str, store: Store, keys_dir: Path) -> None:
     elapsed = time.perf_counter() - start
     status = "ok" if report.ok else f"FAILED: {report.problem}"
     print(
-        f"{label:<34} verify {report.records} records in {elapsed:.2f} s = "
-        f"{report.records / elapsed:,.0f} records/s ({status})"
+        f"{label:<44} verify {report.records} records in {elapsed:.2f} s = "
+        f"{report.records / elapsed:,.0f} records/s ({status})",
+        flush=True,
     )
 
 
-def run_sqlite(calls: int, verify_records: int, bare_p50: float) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        full = LocalBackend.from_settings(
-            Settings(data_dir=Path(tmp) / "full", sqlite_synchronous="full")
-        )
-        gated_overhead("SQLite (WAL, synchronous=FULL)", full, calls // 4, bare_p50)
-        threaded("SQLite (synchronous=FULL)", full, calls // 4)
-        full.close()
-    with tempfile.TemporaryDirectory() as tmp:
-        backend = LocalBackend.from_settings(Settings(data_dir=Path(tmp)))
-        gated_overhead("SQLite (WAL, synchronous=NORMAL)", backend, calls, bare_p50)
-        threaded("SQLite", backend, calls)
-        engine_only("SQLite", backend, calls)
-        _fill(backend.store, "bench-fill", max(0, verify_records - 2 * calls))
-        backend.close()
-        backend = LocalBackend.from_settings(Settings(data_dir=Path(tmp)))
-        verify_speed("SQLite", backend.store, Path(tmp) / "keys")
-        backend.close()
+def run_sqlite(calls: int, full_calls: int, verify_records: int, directory: Path) -> None:
+    backend = LocalBackend.from_settings(Settings(data_dir=directory / "normal"))
+    gated = _gated(backend)
+    _time_calls("gated, SQLite (WAL, synchronous=NORMAL)", gated, calls)
+    full = LocalBackend.from_settings(
+        Settings(data_dir=directory / "full", sqlite_synchronous="full")
+    )
+    gated_full = _gated(full)
+    _time_calls("gated, SQLite (WAL, synchronous=FULL)", gated_full, full_calls)
+    _time_threads(f"{THREADS} threads, SQLite (synchronous=NORMAL)", gated, calls)
+    _time_threads(f"{THREADS} threads, SQLite (synchronous=FULL)", gated_full, full_calls)
+    full.close()
+    engine_only("engine decide+report, SQLite", backend, calls)
+    _fill(backend.store, "bench-fill", max(0, verify_records - 2 * calls))
+    backend.close()
+    backend = LocalBackend.from_settings(Settings(data_dir=directory / "normal"))
+    verify_speed("SQLite", backend.store, directory / "normal" / "keys")
+    backend.close()
 
 
-def run_postgres(calls: int, verify_records: int, bare_p50: float, url: str | None) -> None:
+def run_postgres(calls: int, verify_records: int, url: str | None, directory: Path) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import PostgresServer, find_pg_bin  # the test suite's throwaway server
 
@@ -177,44 +217,64 @@ def run_postgres(calls: int, verify_records: int, bare_p50: float, url: str | No
         if bindir is None:
             print("PostgreSQL: binaries not found, skipped")
             return
-        server = PostgresServer.start(bindir, fast=False)
+        server = PostgresServer.start(bindir, fast=False)  # fsync and synchronous_commit on
         url = server.url()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(data_dir=Path(tmp), database_url=url)
-            backend = LocalBackend.from_settings(settings)
-            gated_overhead("PostgreSQL (fsync on, pooled)", backend, calls, bare_p50)
-            engine_only("PostgreSQL", backend, calls)
-            _fill(backend.store, "bench-fill", max(0, verify_records - 2 * calls))
-            backend.close()
-            backend = LocalBackend.from_settings(settings)
-            verify_speed("PostgreSQL", backend.store, Path(tmp) / "keys")
-            backend.close()
+        settings = Settings(data_dir=directory / "postgres", database_url=url)
+        backend = LocalBackend.from_settings(settings)
+        gated = _gated(backend)
+        _time_calls("gated, PostgreSQL (local, fsync on, pooled)", gated, calls)
+        _time_threads(f"{THREADS} threads, PostgreSQL", gated, calls)
+        engine_only("engine decide+report, PostgreSQL", backend, calls)
+        _fill(backend.store, "bench-fill", max(0, verify_records - 2 * calls))
+        backend.close()
+        backend = LocalBackend.from_settings(settings)
+        verify_speed("PostgreSQL", backend.store, directory / "postgres" / "keys")
+        backend.close()
     finally:
         if server is not None:
             server.stop()
 
 
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _markdown(load_before: str, load_after: str) -> None:
+    print()
+    print(f"{os.cpu_count()} CPUs, load average {load_before} before and {load_after} after")
+    print()
+    print("| case | p50 µs | p99 µs | calls/s |")
+    print("|---|---:|---:|---:|")
+    for row in ROWS:
+        print(f"| {row.label} | {row.p50:,.1f} | {row.p99:,.1f} | {row.rate:,.0f} |")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--full-calls", type=int, default=5_000, help="synchronous=FULL")
     parser.add_argument("--pg-calls", type=int, default=5_000)
     parser.add_argument("--verify-records", type=int, default=100_000)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--database-url", help="use this PostgreSQL instead of starting one")
     args = parser.parse_args()
 
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"machine: {os.cpu_count()} CPUs, load average {load} (timings are wall-clock)")
-    bare_p50, bare_p99 = _percentiles(_time_calls(bare, args.calls))
-    print(f"{'bare call':<34} p50 {bare_p50:8.2f} µs  p99 {bare_p99:8.2f} µs")
-    bare_sqlite_insert(args.calls)
-    memory = LocalBackend(store=MemoryStore())
-    gated_overhead("in-memory store (no durability)", memory, args.calls, bare_p50)
-    engine_only("in-memory store", memory, args.calls)
-    run_sqlite(args.calls, args.verify_records, bare_p50)
-    if not args.no_postgres:
-        run_postgres(args.pg_calls, args.verify_records, bare_p50, args.database_url)
+    load_before = _load()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_before} (timings are wall-clock)")
+    _time_calls("bare call", bare, args.calls)
+    with tempfile.TemporaryDirectory(prefix="gatekit-bench-") as tmp:
+        directory = Path(tmp)
+        bare_sqlite_insert(args.calls, directory)
+        memory = LocalBackend(store=MemoryStore())
+        _time_calls("gated, in memory (no durability)", _gated(memory), args.calls)
+        engine_only("engine decide+report, in memory", memory, args.calls)
+        run_sqlite(args.calls, args.full_calls, args.verify_records, directory)
+        if not args.no_postgres:
+            run_postgres(args.pg_calls, args.verify_records, args.database_url, directory)
+    load_after = _load()
+    print(f"machine load average after: {load_after}")
+    _markdown(load_before, load_after)
 
 
 if __name__ == "__main__":

@@ -282,3 +282,32 @@ def test_a_megabyte_of_adversarial_text_is_scanned_and_masked_in_bounded_time(na
     scan_value({"v": text, text[:100]: 1})
     masked = mask_value(text)
     assert isinstance(masked, str)
+
+
+def test_shapes_are_not_scanned_a_secret_named_parameter_sends_only_its_shape() -> None:
+    backend = MockBackend()
+    client = Client(backend, dlp_mode="block")
+    calls: list[str] = []
+
+    @client.intercept
+    def login(password: str) -> None:
+        calls.append(password)
+
+    login("hunter2-hunter2")  # its value never leaves the process: nothing to block
+    assert calls == ["hunter2-hunter2"]
+    (request,) = backend.requests
+    assert request.action.arguments == {"password": {"type": "str", "count": 15}}
+    assert request.client_checks == []
+
+
+def test_metadata_of_a_decorated_function_is_still_masked() -> None:
+    backend = MockBackend()
+    client = Client(backend)
+
+    @client.intercept(metadata={"note": SECRETS["aws"]})
+    def upload(blob: str) -> None: ...
+
+    upload("x")
+    (request,) = backend.requests
+    assert request.action.metadata == {"note": "[REDACTED:aws_access_key]"}
+    assert [c.name for c in request.client_checks] == ["dlp.aws_access_key"]

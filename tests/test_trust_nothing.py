@@ -215,3 +215,19 @@ def test_uncopyable_arguments_that_did_not_change_run() -> None:
 
     close(Account("alice"))
     assert ran == ["alice"]
+
+
+@pytest.mark.timeout(60)
+def test_uncopyable_arguments_are_checked_again_with_the_run_context_they_were_decided_in() -> None:
+    backend = LocalBackend(store=MemoryStore())
+    client = Client(backend, agent_id="agent-7")
+    ran: list[str] = []
+
+    @client.intercept(risk_level="low")
+    def close(target: Account) -> None:
+        ran.append(target.owner)
+
+    close(Account("alice"))  # its digest covers the client's agent id: checked the same way
+    assert ran == ["alice"]
+    (decision,) = backend.store.list()
+    assert backend.store.get_action(decision.decision_id).agent_id == "agent-7"

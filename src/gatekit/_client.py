@@ -32,6 +32,7 @@ import anyio
 from pydantic_core import to_jsonable_python
 
 from gatekit import _context
+from gatekit._canonical import canonical_json, typed_json
 from gatekit._exceptions import (
     ApprovalExpired,
     ApprovalTimeout,
@@ -47,6 +48,7 @@ from gatekit._exceptions import (
 )
 from gatekit._models import (
     Action,
+    ActionJson,
     Check,
     CheckOutcome,
     Decision,
@@ -70,6 +72,8 @@ C = TypeVar("C", bound="_BaseClient")
 
 # Errors that describe the caller's input or the decision itself, not a broken backend.
 _PASS_THROUGH = (DecisionError, ValidationError, IdempotencyConflict)
+
+_SUCCESS = Outcome(status="success")  # immutable: one for every call that returned
 
 _ERROR_FOR_STATUS: dict[Status, type[DecisionError]] = {
     Status.BLOCKED: Blocked,
@@ -145,10 +149,20 @@ def _bounds_its_own_waits(fn: Callable[..., Any]) -> bool:
     lock and statement timeouts follow ``decision_timeout``) and run inline; anything
     else, a subclass's override included, runs in a worker the caller can leave."""
     owner = getattr(fn, "__self__", None)
-    name = getattr(fn, "__name__", "")
-    return isinstance(owner, LocalBackend) and getattr(type(owner), name, None) is getattr(
-        LocalBackend, name, object()
-    )
+    return owner is not None and _engine_method(type(owner), getattr(fn, "__name__", ""))
+
+
+def _engine_method(kind: type, name: str) -> bool:
+    """Whether ``kind.name`` is ``LocalBackend``'s own (asked on every backend call)."""
+    known = _ENGINE_METHODS.get((kind, name))
+    if known is None:
+        known = _ENGINE_METHODS[kind, name] = issubclass(kind, LocalBackend) and getattr(
+            kind, name, None
+        ) is getattr(LocalBackend, name, object())
+    return known
+
+
+_ENGINE_METHODS: dict[tuple[type, str], bool] = {}
 
 
 def _as_backend_error(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
@@ -179,6 +193,10 @@ def _client_blocks(request: DecisionRequest) -> bool:
 
 
 _RECEIVERS = ("self", "cls")  # the object a method runs on: not an argument of the action
+# Values that are JSON as they are (to_jsonable_python would return them unchanged).
+_PLAIN_JSON = frozenset({str, int, bool, type(None)})
+# Values that cannot change after the decision: the body may get them uncopied.
+_IMMUTABLE = frozenset({str, int, bool, float, bytes, type(None)})
 
 
 class _CallSpec:
@@ -194,58 +212,109 @@ class _CallSpec:
         self.signature = inspect.signature(fn)
         self.capture_arguments = capture_arguments
         self.template = Action(tool=tool or fn.__name__, **fields)  # validates the fields now
+        # Every call's actions differ from the template only in arguments and context.
+        self.json = ActionJson(self.template)
+        parameters = self.signature.parameters.values()
+        # Called with one value for each parameter, in order, a function's arguments
+        # need no binding (the common case, and a fast one).
+        self._names: tuple[str, ...] | None = (
+            tuple(p.name for p in parameters)
+            if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
+            else None
+        )
 
-    def actions(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Action, Action]:
-        """The real action (for the digest) and the one to send (values only if captured)."""
-        return self._actions(self._bind(args, kwargs))
+    def actions(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[Action, Action]:
+        """The real action (for the digest) and the one to send (values only if
+        captured), each made once with the run ``context`` (``_context_fields``)."""
+        return self._actions(self._bind(args, kwargs), context)[:2]
 
-    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Bound:
+        if self._names is not None and not kwargs and len(args) == len(self._names):
+            return _Positional(dict(zip(self._names, args, strict=True)))
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return bound
 
-    def _actions(self, bound: inspect.BoundArguments) -> tuple[Action, Action]:
+    def _actions(
+        self, bound: _Bound, context: dict[str, Any]
+    ) -> tuple[Action, Action, bytes | None]:
+        """The real action, the one to send, and the canonical JSON of the sent
+        arguments when they are summaries (our own types: nothing to check)."""
         values = {
-            name: to_jsonable_python(value, fallback=repr)
+            name: value if type(value) in _PLAIN_JSON else to_jsonable_python(value, fallback=repr)
             for name, value in bound.arguments.items()
             if name not in _RECEIVERS
         }
-        real = self.template.model_copy(update={"arguments": values})
+        real = self.template.model_copy(update={**context, "arguments": values})
         if self.capture_arguments:
-            return real, real
-        return real, self.template.model_copy(update={"arguments": _summaries(values)})
+            return real, real, None
+        shapes = _summaries(values)
+        sent = self.template.model_copy(update={**context, "arguments": shapes})
+        # Parameter names are the only text; non-ASCII ones sort by UTF-16 in RFC 8785.
+        typed = all(name.isascii() for name in shapes)
+        return real, sent, typed_json(shapes) if typed else canonical_json(shapes)
 
-    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _DecidedCall:
+    def call(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
+    ) -> _DecidedCall:
         """The call as it is decided: its actions, and the arguments the body will get."""
         bound = self._bind(args, kwargs)
-        real, sent = self._actions(bound)
+        real, sent, sent_json = self._actions(bound, context)
+        decided = _DecidedCall(self, real, sent, sent_json)
         try:
             # The body gets exactly what was digested, whatever later happens to the
             # caller's objects (e.g. while a reviewer looks at them).
             for name, value in bound.arguments.items():
-                if name not in _RECEIVERS:
+                if name not in _RECEIVERS and type(value) not in _IMMUTABLE:
                     bound.arguments[name] = copy.deepcopy(value)
         except Exception:  # not copyable (a lock, a socket…): check it again before running
-            return _DecidedCall(real, sent, args, kwargs, recheck=self)
-        return _DecidedCall(real, sent, bound.args, bound.kwargs, recheck=None)
+            return decided.with_arguments(args, kwargs, recheck=context)
+        return decided.with_arguments(bound.args, bound.kwargs, recheck=None)
+
+
+class _Positional:
+    """A call's arguments given positionally, one per parameter: what
+    ``inspect.BoundArguments`` would say of them, without binding."""
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self.arguments = arguments
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return tuple(self.arguments.values())
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return {}
+
+
+_Bound = inspect.BoundArguments | _Positional
 
 
 class _DecidedCall:
     def __init__(
-        self,
-        real: Action,
-        sent: Action,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        recheck: _CallSpec | None,
+        self, spec: _CallSpec, real: Action, sent: Action, sent_arguments_json: bytes | None
     ) -> None:
-        self.real, self.sent, self.args, self.kwargs = real, sent, args, kwargs
-        self._recheck = recheck
+        self.spec, self.real, self.sent = spec, real, sent
+        self.sent_arguments_json = sent_arguments_json
+        self.args: tuple[Any, ...] = ()
+        self.kwargs: dict[str, Any] = {}
+        self._recheck: dict[str, Any] | None = None
+
+    def with_arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], recheck: dict[str, Any] | None
+    ) -> _DecidedCall:
+        """The arguments the body gets; ``recheck``: the context to check them again
+        in before running (they could not be copied)."""
+        self.args, self.kwargs, self._recheck = args, kwargs, recheck
+        return self
 
     def arguments(self, decision: Decision) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The arguments to run with; raises Blocked if uncopyable ones changed since."""
         if self._recheck is not None:
-            again, _ = self._recheck.actions(self.args, self.kwargs)
+            again, _ = self.spec.actions(self.args, self.kwargs, self._recheck)
             if again.digest() != decision.action_digest:
                 raise Blocked(decision, "the call's arguments changed after they were decided")
         return self.args, self.kwargs
@@ -310,7 +379,8 @@ class _BaseClient:
             return action
         return self.prepare(action if action is not None else Action(**fields))
 
-    def _with_context(self, action: Action) -> Action:
+    def _context_fields(self, action: Action) -> dict[str, Any]:
+        """What the run context (else the client's agent id) fills in on ``action``."""
         run = _context.current_run()
         updates: dict[str, Any] = {}
         if action.agent_id is None:
@@ -319,6 +389,10 @@ class _BaseClient:
             updates["run_id"] = run.run_id
         if action.session_id is None and run is not None and run.session_id is not None:
             updates["session_id"] = run.session_id
+        return updates
+
+    def _with_context(self, action: Action) -> Action:
+        updates = self._context_fields(action)
         return action.model_copy(update=updates) if updates else action
 
     def prepare(
@@ -340,20 +414,55 @@ class _BaseClient:
         """
         real = self._with_context(action)
         sent = real if sent is None else self._with_context(sent)
+        return self._prepare(real, sent, checks, review_key)
+
+    def _prepare_call(self, call: _DecidedCall) -> DecisionRequest:
+        """``prepare`` for a decorated function's call, whose actions carry their
+        context already and whose summaries (made here, of types and sizes) hold
+        no value to scan."""
+        return self._prepare(call.real, call.sent, (), None, call=call)
+
+    def _prepare(
+        self,
+        real: Action,
+        sent: Action,
+        checks: Sequence[Check],
+        review_key: str | None,
+        *,
+        call: _DecidedCall | None = None,
+    ) -> DecisionRequest:
         # A run past its limits (gateway) blocks here, through the engine, so it is recorded.
         found = [*_context.run_limit_checks(), *checks]
         if self.settings.dlp_mode is not DlpMode.OFF:
-            sent, findings = self._apply_dlp(sent)
+            scan_arguments = call is None or call.sent_arguments_json is None
+            sent, findings = self._apply_dlp(sent, scan_arguments)
             found += findings
-        request = DecisionRequest(
-            action=sent,
-            action_digest=real.digest(),
-            client_checks=found,
-            review_key=review_key,
-        )
-        request._unmasked = real
-        request._delegation_chain = self._chain()
-        return request
+        # The real arguments are serialised once: for the digest, and for the audit
+        # record too when they are what is sent.
+        real_arguments = canonical_json(real.arguments)
+        writer = call.spec.json if call is not None else ActionJson(real)
+        digest = writer.digest(real.agent_id, real_arguments)
+        sent_json = None  # unless written here, the engine serialises it if it needs it
+        if sent is real:
+            sent_json = writer.document(real.agent_id, real.run_id, real.session_id, real_arguments)
+        elif call is not None and sent is call.sent and call.sent_arguments_json is not None:
+            sent_json = writer.document(
+                sent.agent_id, sent.run_id, sent.session_id, call.sent_arguments_json
+            )
+        if review_key is None and not checks:
+            # Every value is ours or validated already (the actions, our own checks).
+            request = DecisionRequest._trusted(
+                action=sent,
+                action_digest=digest,
+                client_checks=found,
+                review_key=None,
+                delegation=None,
+            )
+        else:
+            request = DecisionRequest(
+                action=sent, action_digest=digest, client_checks=found, review_key=review_key
+            )
+        return request._client_side(unmasked=real, chain=self._chain(), action_json=sent_json)
 
     def _chain(self) -> DelegationChain | None:
         """The run's delegation, else the client's."""
@@ -365,23 +474,27 @@ class _BaseClient:
         """``request`` with a fresh proof (a new nonce, now) under the delegation it was
         prepared in, signing exactly the action sent. Signed per send, not at prepare,
         so a prepared request decided again is a new request, never a replay."""
-        chain = request._delegation_chain
+        chain = request._private()["_delegation_chain"]
         if chain is None:
             return request
         envelope: DelegationEnvelope = chain.envelope(request.action)
         return request.model_copy(update={"delegation": envelope})
 
-    def _apply_dlp(self, sent: Action) -> tuple[Action, list[Check]]:
+    def _apply_dlp(self, sent: Action, scan_arguments: bool) -> tuple[Action, list[Check]]:
         mode = self.settings.dlp_mode
-        findings = scan_value(sent.arguments, "args") + scan_value(sent.metadata, "metadata")
+        findings = scan_value(sent.metadata, "metadata") if sent.metadata else []
+        if scan_arguments:
+            findings = scan_value(sent.arguments, "args") + findings
+        if not findings:
+            return sent, []
         outcome = CheckOutcome.BLOCK if mode is DlpMode.BLOCK else CheckOutcome.WARN
         checks = [
             Check(name=f"dlp.{f.detector}", outcome=outcome, detail=f.category, path=f.path)
             for f in findings
         ]
-        if findings and mode is not DlpMode.WARN:
+        if mode is not DlpMode.WARN:
             masked = {
-                "arguments": mask_value(sent.arguments),
+                "arguments": mask_value(sent.arguments) if scan_arguments else sent.arguments,
                 "metadata": mask_value(sent.metadata),
             }
             sent = sent.model_copy(update=masked)
@@ -482,7 +595,7 @@ class _BaseClient:
 
     @staticmethod
     def _outcome(error: BaseException | None) -> Outcome:
-        return Outcome(status="success") if error is None else Outcome.of_error(error)
+        return _SUCCESS if error is None else Outcome.of_error(error)
 
     @staticmethod
     def _coerce_outcome(outcome: Outcome | str) -> Outcome:
@@ -654,10 +767,17 @@ class Client(_BaseClient):
     ) -> Callable[P, R]:
         @functools.wraps(func)
         def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            call = spec.call(args, kwargs)
-            with self._guarded(self.prepare(call.real, sent=call.sent), wait, timeout) as decision:
+            # ``_guarded``, written out: this is every decorated call's path.
+            call = spec.call(args, kwargs, self._context_fields(spec.template))
+            decision = self._authorize(self._prepare_call(call), wait, timeout)
+            try:
                 decided_args, decided_kwargs = call.arguments(decision)
-                return func(*decided_args, **decided_kwargs)
+                result = func(*decided_args, **decided_kwargs)
+            except BaseException as error:
+                self.report(decision, self._outcome(error), quiet=True)
+                raise
+            self.report(decision, _SUCCESS, quiet=True)
+            return result
 
         return gated
 
@@ -815,8 +935,8 @@ class AsyncClient(_BaseClient):
     ) -> Callable[P, Awaitable[R]]:
         @functools.wraps(func)
         async def gated(*args: P.args, **kwargs: P.kwargs) -> R:
-            call = spec.call(args, kwargs)
-            request = self.prepare(call.real, sent=call.sent)
+            call = spec.call(args, kwargs, self._context_fields(spec.template))
+            request = self._prepare_call(call)
             async with self._guarded(request, wait, timeout) as decision:
                 decided_args, decided_kwargs = call.arguments(decision)
                 return await func(*decided_args, **decided_kwargs)

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from gatekit._canonical import canonical_json
+from gatekit._canonical import canonical_json, json_string, typed_json
 from gatekit._exceptions import ValidationError
 from gatekit._identity import canonical_identity
 
@@ -157,10 +157,26 @@ def _check_json(value: Any, field: str) -> None:
             _check_json(item, f"{field}[{index}]")
 
 
+_set = object.__setattr__
+
+
 class _Model(BaseModel):
     """Base for public models: pydantic errors surface as ``gatekit.ValidationError``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    @classmethod
+    def _trusted(cls, **values: Any) -> Self:
+        """An instance from values its maker typed itself, every field given in the
+        model's field order (serialisation follows it; a test pins each caller):
+        no validation, and none of ``model_construct``'s per-field look-ups (this
+        runs on every decision)."""
+        instance = cls.__new__(cls)
+        _set(instance, "__dict__", values)
+        _set(instance, "__pydantic_fields_set__", set(values))
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", _private_defaults(cls))
+        return instance
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -183,6 +199,24 @@ class _Model(BaseModel):
             return super().model_validate_json(json_data, *args, **kwargs)
         except pydantic.ValidationError as exc:
             raise _translate(exc, cls.__name__) from None
+
+
+def _private_defaults(cls: type[BaseModel]) -> dict[str, Any] | None:
+    """A fresh dict of ``cls``'s private attributes' defaults (None if it has none)."""
+    attributes = cls.__private_attributes__
+    if not attributes:
+        return None
+    constant = _CONSTANT_PRIVATE_DEFAULTS.get(cls)
+    if constant is not None:
+        return dict(constant)
+    defaults = {name: attribute.get_default() for name, attribute in attributes.items()}
+    if all(attribute.default_factory is None for attribute in attributes.values()):
+        _CONSTANT_PRIVATE_DEFAULTS[cls] = dict(defaults)
+    return defaults
+
+
+# Per model class, private defaults without a factory: copied, not made, per instance.
+_CONSTANT_PRIVATE_DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 def _translate(exc: pydantic.ValidationError, model: str) -> ValidationError:
@@ -259,17 +293,99 @@ class Action(_Model):
         Covers what the action does and who asks; not the run, session or key,
         so the same action retried after a restart has the same digest.
         """
-        return canonical_digest(
-            {
-                "tool": self.tool,
-                "intent_id": self.intent_id,
-                "arguments": self.arguments,
-                "agent_id": self.agent_id,
-                "risk_level": self.risk_level.value,
-                "operation_class": self.operation_class.value,
-                "data_sensitivity": self.data_sensitivity.value,
-                "systems_touched": sorted(self.systems_touched),
-            }
+        return self.digest_with(canonical_json(self.arguments))
+
+    def digest_with(self, arguments_json: bytes) -> str:
+        """``digest()``, given the canonical JSON of ``arguments`` already made."""
+        return ActionJson(self).digest(self.agent_id, arguments_json)
+
+    def canonical(self, arguments_json: bytes | None = None) -> bytes:
+        """The canonical JSON of ``model_dump(mode="json")``: how audit records hold
+        the action. ``arguments_json``: that of ``arguments``, if already made."""
+        if arguments_json is None:
+            arguments_json = canonical_json(self.arguments)
+        return ActionJson(self).document(
+            self.agent_id, self.run_id, self.session_id, arguments_json
+        )
+
+
+def _string_or_null(value: str | None) -> bytes:
+    return b"null" if value is None else json_string(value)
+
+
+class ActionJson:
+    """The canonical JSON of an action, and its digest, written field by field
+    (tests pin both to the canonical JSON of the same dicts).
+
+    Made from one action, it serves every action that differs from it only in
+    its arguments and run context (agent, run, session): what a decorated
+    function's calls do. Their fixed parts are then written once, not per call.
+    The arguments come as canonical JSON, made once per call by the caller.
+    """
+
+    __slots__ = ("_digest_tail", "_document_middle", "_document_tail")
+
+    def __init__(self, action: Action) -> None:
+        sensitivity = b',"data_sensitivity":' + json_string(action.data_sensitivity.value)
+        intent = b',"intent_id":' + json_string(action.intent_id)
+        classes = (
+            b',"operation_class":'
+            + json_string(action.operation_class.value)
+            + b',"risk_level":'
+            + json_string(action.risk_level.value)
+        )
+        tool = b',"tool":' + json_string(action.tool) + b"}"
+        # The digest covers what the action does and who asks (see Action.digest),
+        # with the systems sorted; the document is the model's dump, as it is.
+        systems = typed_json(sorted(action.systems_touched))
+        self._digest_tail = b"".join(
+            (sensitivity, intent, classes, b',"systems_touched":', systems, tool)
+        )
+        self._document_middle = b"".join(
+            (
+                sensitivity,
+                b',"idempotency_key":',
+                _string_or_null(action.idempotency_key),
+                intent,
+                b',"metadata":',
+                canonical_json(action.metadata) if action.metadata else b"{}",
+                classes,
+            )
+        )
+        self._document_tail = b',"systems_touched":' + typed_json(action.systems_touched) + tool
+
+    def digest(self, agent_id: str | None, arguments_json: bytes) -> str:
+        body = b"".join(
+            (
+                b'{"agent_id":',
+                _string_or_null(agent_id),
+                b',"arguments":',
+                arguments_json,
+                self._digest_tail,
+            )
+        )
+        return hashlib.sha256(body).hexdigest()
+
+    def document(
+        self,
+        agent_id: str | None,
+        run_id: str | None,
+        session_id: str | None,
+        arguments_json: bytes,
+    ) -> bytes:
+        return b"".join(
+            (
+                b'{"agent_id":',
+                _string_or_null(agent_id),
+                b',"arguments":',
+                arguments_json,
+                self._document_middle,
+                b',"run_id":',
+                _string_or_null(run_id),
+                b',"session_id":',
+                _string_or_null(session_id),
+                self._document_tail,
+            )
         )
 
 
@@ -328,6 +444,8 @@ class DecisionRequest(_Model):
     # Set by Client.prepare: the ``DelegationChain`` each send of this request is
     # signed under (a fresh proof every time).
     _delegation_chain: Any = PrivateAttr(default=None)
+    # ``(action, its canonical JSON)``: made once, by the client or the first use.
+    _action_json: tuple[Action, bytes] | None = PrivateAttr(default=None)
 
     @property
     def verified_delegation(self) -> Any:
@@ -338,17 +456,55 @@ class DecisionRequest(_Model):
     def for_action(cls, action: Action, checks: list[Check] | None = None) -> DecisionRequest:
         return cls(action=action, action_digest=action.digest(), client_checks=checks or [])
 
+    def _private(self) -> dict[str, Any]:
+        """The private attributes, read and written straight (on every gated call,
+        pydantic's attribute protocol for them costs more than the rest of a read)."""
+        private = self.__pydantic_private__
+        assert private is not None  # the model declares private attributes
+        return private
+
+    def _client_side(
+        self, *, unmasked: Action, chain: Any, action_json: bytes | None = None
+    ) -> DecisionRequest:
+        """Attach what ``Client.prepare`` keeps in the process (see the attributes)."""
+        private = self._private()
+        private["_unmasked"] = unmasked
+        private["_delegation_chain"] = chain
+        if action_json is not None:
+            private["_action_json"] = (self.action, action_json)
+        return self
+
     @property
     def prepared_by_client(self) -> bool:
-        return self._unmasked is not None
+        return self._private()["_unmasked"] is not None
+
+    def action_json(self) -> bytes:
+        """The canonical JSON of ``action`` (as sent), made once per request and
+        reused (the audit record holds it). Bound to the very action object, so a
+        copy with another action never reuses it."""
+        private = self._private()
+        made: tuple[Action, bytes] | None = private["_action_json"]
+        if made is None or made[0] is not self.action:
+            made = private["_action_json"] = (self.action, self.action.canonical())
+        return made[1]
 
     def for_policy(self) -> DecisionRequest:
         """The request as an in-process policy judges it: with the real values when a
         client in this process prepared it, so masking cannot hide a payload from
         shields and conditions; as sent otherwise (e.g. received over the network)."""
-        if self._unmasked is None or self._unmasked is self.action:
+        private = self._private()
+        unmasked = private["_unmasked"]
+        if unmasked is None or unmasked is self.action:
             return self
-        return self.model_copy(update={"action": self._unmasked})
+        judged = DecisionRequest._trusted(
+            action=unmasked,
+            action_digest=self.action_digest,
+            client_checks=self.client_checks,
+            review_key=self.review_key,
+            delegation=self.delegation,
+        )
+        _set(judged, "__pydantic_private__", {**private})  # as model_copy would
+        return judged
 
 
 class Decision(_Model):

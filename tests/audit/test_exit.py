@@ -47,3 +47,35 @@ def store_records(data_dir):
         yield from list(store.audit_records())
     finally:
         store.close()
+
+
+def test_a_forked_child_flushes_its_outcomes_on_time(tmp_path):
+    # The parent's flusher thread does not exist in a child; the child starts its own.
+    script = tmp_path / "fork.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time
+            from gatekit import Client, LocalBackend
+            from gatekit.store import MemoryStore
+
+            backend = LocalBackend(store=MemoryStore())
+            client = Client(backend, agent_id="a")
+            with client.guard(tool="read", risk_level="low"):
+                pass  # the parent's outcome arms its flusher
+            pid = os.fork()
+            if pid == 0:
+                with client.guard(tool="read", risk_level="low") as decision:
+                    pass
+                time.sleep(1.0)  # no decision follows: only the flusher can commit it
+                recorded = backend.store.outcome(decision.decision_id)
+                os._exit(0 if recorded is not None else 1)
+            _, status = os.waitpid(pid, 0)
+            sys.exit(os.waitstatus_to_exitcode(status))
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from gatekit._canonical import typed_json
 from gatekit._exceptions import (
     ApprovalConsumed,
     ApprovalExpired,
@@ -42,6 +43,7 @@ from gatekit.delegation import (
 )
 from gatekit.engine.evaluation import as_policy, evaluate
 from gatekit.engine.outcomes import OutcomeQueue, RecentIds
+from gatekit.engine.records import decision_record_data
 from gatekit.policy import (
     Evaluation,
     Policy,
@@ -245,7 +247,7 @@ class Engine:
         event = self.audit.event(
             "decision",
             decision.decision_id,
-            audit_events.decision_data(decision, request.action),
+            decision_record_data(decision, request.action_json()),
             decision.created_at,
             record_id=decision.record_id,
         )
@@ -296,9 +298,9 @@ class Engine:
         now = self._now()
         needs_review = status is Status.PENDING_REVIEW
         # Every value here is the engine's own and already typed: no validation pass.
-        return Decision.model_construct(
+        # In the model's field order (see ``_trusted``).
+        return Decision._trusted(
             decision_id=new_id("dec"),
-            record_id=new_id("rec"),
             status=status,
             reason=evaluation.reason,
             tool=request.action.tool,
@@ -307,14 +309,15 @@ class Engine:
             rule_ids=list(evaluation.rule_ids),
             checks=list(evaluation.checks),
             approval_id=new_id("apr") if needs_review else None,
+            record_id=new_id("rec"),
             expires_at=now + self._approval_ttl if needs_review else None,
+            reviewer=None,
+            review_comment=None,
+            consumed_at=None,
             retry_after=evaluation.retry_after,
             trust_level=evaluation.trust_level,
             idempotency_key=request.action.idempotency_key,
             review_key=request.review_key if needs_review else None,
-            reviewer=None,
-            review_comment=None,
-            consumed_at=None,
             failed_open=False,
         )
 
@@ -400,10 +403,8 @@ class Engine:
         within ``OutcomeQueue`` delay, or at close (see ``gatekit.engine.outcomes``)."""
         if decision_id not in self._decided and self.store.get(decision_id) is None:
             raise ValidationError(f"unknown decision {decision_id!r}", field="decision_id")
-        event = self.audit.event(
-            "outcome", decision_id, audit_events.outcome_data(outcome), self._now()
-        )
-        self._outcomes.put(event)
+        data = typed_json(audit_events.outcome_data(outcome))  # two strings: nothing to check
+        self._outcomes.put(self.audit.event("outcome", decision_id, data, self._now()))
 
     def flush(self) -> None:
         """Commit the queued outcome records now."""

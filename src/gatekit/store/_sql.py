@@ -7,10 +7,13 @@ provide a write transaction (exclusive for the rows it locks) and a read scope.
 from __future__ import annotations
 
 import builtins
+import functools
+import itertools
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 from gatekit._models import Action, Decision, Outcome, Status
@@ -19,6 +22,7 @@ from gatekit.audit._records import GENESIS, AuditEvent, AuditRecord, ChainHead, 
 from gatekit.delegation.records import KeyRecord, KeyStatus
 from gatekit.policy.state import Charge
 from gatekit.store._base import reuse_for_same_action
+from gatekit.store._group_commit import GroupCommit
 
 _DECISION_COLUMNS = (
     "decision_id, approval_id, idempotency_key, review_key, status, created_at, consumed_at,"
@@ -38,8 +42,94 @@ _KEY_COLUMNS = (
 )
 
 
+# writer_id, seq, record_id, at, kind, decision_id, body, hash: an audit_records row.
+_RecordRow = tuple[str, int, str, str, str, str | None, str, str]
+# Rows per INSERT: one statement (one step, one round trip) for a batch's records.
+_ROWS_PER_INSERT = 50
+
+
+@functools.cache
+def _insert_decisions(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO decisions ({_DECISION_COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING"
+
+
+@functools.cache
+def _insert_records(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO audit_records ({_RECORD_COLUMNS}) VALUES {values}"
+
+
+def _flat(rows: Iterable[Sequence[Any]]) -> tuple[Any, ...]:
+    return tuple(itertools.chain.from_iterable(rows))
+
+
+class _NotAllInserted(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Write:
+    """One caller's part of a write transaction: a decision row to insert (its
+    ``audit`` record is written only if it is), and records written in any case
+    (``also``: queued outcomes). After the commit: whether the decision was
+    inserted, and the records written."""
+
+    decision: tuple[Any, ...] | None = None
+    idempotency_key: str | None = None
+    audit: AuditEvent | None = None
+    also: Sequence[AuditEvent] = ()
+    inserted: bool = False
+    records: list[_RecordRow] = field(default_factory=list)
+    written: int = 0
+
+    def events(self) -> list[AuditEvent]:
+        events = [self.audit] if self.inserted and self.audit is not None else []
+        events += self.also
+        self.written = len(events)
+        return events
+
+
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def _decision_row(decision: Decision, action: Action) -> tuple[Any, ...]:
+    return (
+        decision.decision_id,
+        decision.approval_id,
+        decision.idempotency_key,
+        decision.review_key,
+        decision.status.value,
+        _iso(decision.created_at),
+        _iso(decision.consumed_at),
+        action.agent_id,
+        decision.model_dump_json(),
+        action.model_dump_json(),
+    )
+
+
+def _seal(
+    events: Sequence[AuditEvent], seq: int, prev: str
+) -> tuple[list[_RecordRow], tuple[int, str]]:
+    """``events`` chained after ``(seq, prev)``: their rows, and the new head."""
+    rows: list[_RecordRow] = []
+    for event in events:
+        seq += 1
+        body, prev = event.sealed(seq, prev)
+        rows.append(
+            (
+                event.writer_id,
+                seq,
+                event.record_id,
+                event.at,
+                event.kind,
+                event.decision_id,
+                body,
+                prev,
+            )
+        )
+    return rows, (seq, prev)
 
 
 class SqlStore:
@@ -50,6 +140,17 @@ class SqlStore:
     # Takes a transaction-scoped lock on one policy counter key, where the write
     # transaction does not already exclude every other writer (it does in SQLite).
     lock_key = ""
+
+    def __init__(self, *, patience: float) -> None:
+        """``patience``: how long a writer waits for the group commit that takes it."""
+        # The head of each writer's chain as this store last committed it. A guess,
+        # never trusted: the head row is updated only if it still holds exactly that
+        # (a compare-and-set), so another process or store moving the chain on costs
+        # a read of the real head, not a broken chain; it saves that read otherwise.
+        self._heads: dict[str, tuple[int, str]] = {}
+        # Decisions and records of threads writing at the same time share one
+        # transaction: one commit (one fsync, one lock on the chain head) for all.
+        self._group = GroupCommit(self._commit_writes, patience=patience)
 
     def _write(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
@@ -80,29 +181,10 @@ class SqlStore:
         audit: AuditEvent | None = None,
         also: Sequence[AuditEvent] = (),
     ) -> Decision:
-        with self._write() as cur:
-            cur.execute(
-                self._q(
-                    f"INSERT INTO decisions ({_DECISION_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-                ),
-                (
-                    decision.decision_id,
-                    decision.approval_id,
-                    decision.idempotency_key,
-                    decision.review_key,
-                    decision.status.value,
-                    _iso(decision.created_at),
-                    _iso(decision.consumed_at),
-                    action.agent_id,
-                    decision.model_dump_json(),
-                    action.model_dump_json(),
-                ),
-            )
-            inserted = cur.rowcount == 1
-            written = [audit] if inserted and audit is not None else []
-            self._append(cur, *written, *also)
-        if inserted:
+        # Serialised here, before any lock is taken.
+        write = Write(_decision_row(decision, action), decision.idempotency_key, audit, also)
+        self._commit(write)
+        if write.inserted:
             return decision
         # Lost the race for the idempotency key: the winner's row is committed now.
         existing = self.find_by_idempotency_key(decision.idempotency_key or "")
@@ -165,9 +247,9 @@ class SqlStore:
                     decision_id,
                 ),
             )
-            if audit is not None:
-                self._append(cur, audit)
-            return updated
+            _, heads = self._append(cur, [audit] if audit is not None else [])
+        self._remember(heads)
+        return updated
 
     def list(self, status: Status | None = None, limit: int = 100) -> list[Decision]:
         where: str
@@ -321,31 +403,89 @@ class SqlStore:
 
     # -- the audit log -------------------------------------------------------------
 
-    def _append(self, cur: Any, *events: AuditEvent) -> builtins.list[AuditRecord]:
-        """Seal ``events`` after their writers' heads, in the caller's transaction: one
-        head read and one head write per writer, however many records."""
-        records: builtins.list[AuditRecord] = []
-        for writer_id in dict.fromkeys(event.writer_id for event in events):
-            seq, prev = self._head_for_update(cur, writer_id)
-            for event in (e for e in events if e.writer_id == writer_id):
-                seq += 1
-                record = event.seal(seq, prev)
-                prev = record.hash
-                records.append(record)
+    def _commit(self, write: Write) -> None:
+        """Commit ``write``, with those of other threads writing at the same time."""
+        self._group.submit(write)
+
+    def _commit_writes(self, writes: builtins.list[Write]) -> None:
+        """Commit ``writes`` in one transaction: one statement for their decisions (when
+        none carries an idempotency key), one head update per writer, one insert for
+        every record."""
+        with self._write() as cur:
+            self._insert_decisions(cur, writes)
+            events = [event for write in writes for event in write.events()]
+            records, heads = self._append(cur, events)
+        self._remember(heads)
+        start = 0
+        for write in writes:
+            write.records = records[start : start + write.written]
+            start += write.written
+
+    def _insert_decisions(self, cur: Any, writes: builtins.list[Write]) -> None:
+        new = [write for write in writes if write.decision is not None]
+        plain = [write for write in new if write.idempotency_key is None]
+        if len(plain) > 1:
+            rows = [write.decision for write in plain if write.decision is not None]
+            cur.execute(self._q(_insert_decisions(len(rows))), _flat(rows))
+            if cur.rowcount != len(plain):  # a decision id already taken: never by chance
+                raise _NotAllInserted  # rolls back; each write is then tried on its own
+            for write in plain:
+                write.inserted = True
+            new = [write for write in new if write.idempotency_key is not None]
+        for write in new:  # on conflict, whose key it was matters: one at a time
+            cur.execute(self._q(_insert_decisions(1)), write.decision)
+            write.inserted = cur.rowcount == 1
+
+    def _append(
+        self, cur: Any, events: Sequence[AuditEvent]
+    ) -> tuple[builtins.list[_RecordRow], dict[str, tuple[int, str]]]:
+        """Seal ``events`` after their writers' heads, in the caller's transaction: per
+        writer, one head update, and one insert for all the records. Returns the
+        records (in the order of ``events``) and the new heads, to ``_remember`` once
+        the transaction has committed."""
+        if not events:
+            return [], {}
+        places: dict[str, builtins.list[int]] = {}  # each writer's events, by position
+        for place, event in enumerate(events):
+            places.setdefault(event.writer_id, []).append(place)
+        records: builtins.list[Any] = [None] * len(events)
+        heads: dict[str, tuple[int, str]] = {}
+        for writer_id, mine in places.items():
+            sealed, heads[writer_id] = self._chain(cur, writer_id, [events[i] for i in mine])
+            for place, record in zip(mine, sealed, strict=True):
+                records[place] = record
+        for start in range(0, len(records), _ROWS_PER_INSERT):
+            chunk = records[start : start + _ROWS_PER_INSERT]
+            cur.execute(self._q(_insert_records(len(chunk))), _flat(chunk))
+        return records, heads
+
+    def _chain(
+        self, cur: Any, writer_id: str, events: builtins.list[AuditEvent]
+    ) -> tuple[builtins.list[_RecordRow], tuple[int, str]]:
+        """``events`` sealed after the head of ``writer_id``'s chain, which is moved on."""
+        known = self._heads.get(writer_id)
+        if known is not None:
+            sealed, head = _seal(events, *known)
             cur.execute(
-                self._q("UPDATE audit_heads SET seq = ?, hash = ? WHERE writer_id = ?"),
-                (seq, prev, writer_id),
+                self._q(
+                    "UPDATE audit_heads SET seq = ?, hash = ?"
+                    " WHERE writer_id = ? AND seq = ? AND hash = ?"
+                ),
+                (*head, writer_id, *known),
             )
-        cur.executemany(
-            self._q(
-                f"INSERT INTO audit_records ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            [
-                (r.writer_id, r.seq, r.record_id, r.at, r.kind, r.decision_id, r.body, r.hash)
-                for r in records
-            ],
+            if cur.rowcount == 1:
+                return sealed, head
+            # Moved on elsewhere (another process, another store): after the real head.
+        sealed, head = _seal(events, *self._head_for_update(cur, writer_id))
+        cur.execute(
+            self._q("UPDATE audit_heads SET seq = ?, hash = ? WHERE writer_id = ?"),
+            (*head, writer_id),
         )
-        return records
+        return sealed, head
+
+    def _remember(self, heads: dict[str, tuple[int, str]]) -> None:
+        """Keep the heads a committed transaction left (see ``_heads``)."""
+        self._heads.update(heads)
 
     def _head_for_update(self, cur: Any, writer_id: str) -> tuple[int, str]:
         head_sql = self._q(f"SELECT seq, hash FROM audit_heads WHERE writer_id = ?{self.lock_rows}")
@@ -364,8 +504,9 @@ class SqlStore:
         return int(head[0]), str(head[1])
 
     def append_audit(self, *events: AuditEvent) -> builtins.list[AuditRecord]:
-        with self._write() as cur:
-            return self._append(cur, *events)
+        write = Write(also=events)
+        self._commit(write)
+        return [AuditRecord(*record) for record in write.records]
 
     def decision_records(self, decision_id: str) -> builtins.list[AuditRecord]:
         rows = self._all(

@@ -2,7 +2,10 @@
 
 Connections come from a psycopg pool. Races are settled by the database: unique
 constraints for idempotency keys, ``SELECT … FOR UPDATE`` for compare-and-set
-updates and for each writer's audit chain head.
+updates, and a compare-and-set on each writer's audit chain head. Threads of one
+process that decide at the same time share a transaction (group commit): every
+decision of a writer locks its chain head until the commit, so one commit for
+several of them is what lets them overlap.
 
 Every session gets ``lock_timeout`` and ``statement_timeout`` when given (the
 settings derive them from ``decision_timeout``): a session that holds a row lock
@@ -53,6 +56,8 @@ class PostgresStore(SqlStore):
         """``timeout`` bounds connecting and waiting for a pooled connection;
         ``lock_timeout`` and ``statement_timeout`` (seconds, None for the server's
         default) bound every statement's wait for a lock and its running time."""
+        # A group commit waits for a connection, then for the chain head's row lock.
+        super().__init__(patience=timeout + (lock_timeout or timeout))
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError("database_url must be a postgresql:// URL")
         self._where = _describe_target(url)

@@ -7,6 +7,11 @@ past it the write raises, and the client fails closed. ``synchronous=NORMAL``
 (the default here) survives a process crash; a power loss may drop the last
 commits. Use ``synchronous="full"`` to trade speed for that.
 
+Threads that write decisions and audit records at the same time share one
+transaction (group commit, ``gatekit.store._group_commit``): each is released
+once its own rows are committed, and the commit, its page writes and its fsync
+are paid once for all of them.
+
 WAL checkpoints stay off the gated call's path: automatic checkpoints (which
 the committing call would run) are off, and a background thread runs a passive
 checkpoint every ``checkpoint_interval`` seconds, on its own connection, so
@@ -74,6 +79,7 @@ class SqliteStore(SqlStore):
         synchronous: Synchronous = "normal",
         checkpoint_interval: float = 1.0,
     ) -> None:
+        super().__init__(patience=busy_timeout)
         self.path = Path(path)
         try:
             make_private_directory(self.path.parent)
@@ -95,7 +101,11 @@ class SqliteStore(SqlStore):
         _create_private_file(self.path)
         # One connection, serialised by a lock: SQLite has one writer at a time anyway.
         self._db = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            self.path,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,  # a batch's inserts have one text per row count
         )
         try:
             with _setup_lock(self.path):
