@@ -69,6 +69,8 @@ def test_constructor_arguments_and_variables_are_one_set_of_settings(tmp_path):
         "delegation_clock_skew": 2.0,
         "delegation_required": True,
         "delegation_issuer_key": None,
+        "server_url": None,  # set, the client would ask a server (tests/backends)
+        "api_key": None,
     }
     assert set(given) == set(Settings.model_fields)
     with Client(**given) as client:
