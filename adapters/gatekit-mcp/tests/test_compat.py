@@ -9,7 +9,9 @@ from gatekit_mcp._compat import (
     HANDSHAKE_VERSIONS,
     MCP2,
     PROTOCOL_HEADER,
+    message_line,
     message_wire,
+    parse_line,
     to_client,
     to_upstream,
 )
@@ -37,6 +39,22 @@ MESSAGES: list[dict[str, Any]] = [
 def test_messages_travel_unchanged(message: dict[str, Any]) -> None:
     assert message_wire(to_client(message)) == message
     assert message_wire(to_upstream(message, "2025-06-18")) == message
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_stdio_lines_carry_messages_unchanged(message: dict[str, Any]) -> None:
+    line = message_line(to_upstream(message))
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    parsed = parse_line(line)
+    assert not isinstance(parsed, Exception)
+    assert message_wire(parsed) == message
+
+
+@pytest.mark.parametrize(
+    "line", [b"", b"not json", b"\xff", b"[" * 100_000, b'{"jsonrpc": "2.0", "id": true}']
+)
+def test_a_stdio_line_that_is_not_a_message_is_an_error_item(line: bytes) -> None:
+    assert isinstance(parse_line(line), ValueError | RecursionError)
 
 
 def test_a_related_message_is_marked_for_its_request_stream() -> None:

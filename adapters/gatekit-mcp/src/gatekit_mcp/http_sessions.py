@@ -31,6 +31,7 @@ from gatekit_mcp._compat import (
     SESSION_HEADER,
     http_server_transport,
 )
+from gatekit_mcp.chunked import chunked_send
 from gatekit_mcp.config import ProxyConfig
 from gatekit_mcp.jsonrpc import INVALID_REQUEST
 from gatekit_mcp.session import Governance, ProxySession, UpstreamLost, UpstreamOpener
@@ -120,6 +121,7 @@ class HttpSessions:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         from starlette.requests import Request
 
+        send = chunked_send(send)  # a large answer must not hold the event loop
         request = Request(scope, receive)
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is not None:
