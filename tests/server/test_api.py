@@ -123,3 +123,28 @@ def test_operations_endpoints(server: Server) -> None:
     assert 'gatekit_decisions_total{status="pending_review"} 1.0' in metrics
     assert "gatekit_pending_reviews 1.0" in metrics
     assert "gatekit_decision_seconds_bucket" in metrics
+
+
+def test_values_a_raw_caller_sends_are_masked_before_they_are_stored(server: Server) -> None:
+    """A caller that is not gatekit's client may send real values: the server masks
+    them before anything is stored or recorded, while policy still judges them."""
+    card = "4111 1111 1111 1111"
+    body = DecisionRequest.for_action(
+        Action(tool="pay_invoice", arguments={"amount": 5, "card": card}, agent_id="raw-bot")
+    )
+    decided = _post(server, "/v1/decisions", body).json()
+    assert decided["status"] == "pending_review"
+    stored = server.engine.store.get_action(decided["decision_id"])
+    assert stored is not None
+    assert stored.arguments["card"].startswith("[REDACTED:")
+    assert stored.arguments["amount"] == 5
+    server.engine.flush()
+    records = [r for r in server.engine.store.audit_records() if r.kind == "decision"]
+    assert all(card not in r.to_json()["body"] for r in records)
+    listed = server.client.get("/v1/approvals", headers=server.auth(Role.REVIEWER)).text
+    assert card not in listed
+    # The same request again (as sent) still consumes the approval it got.
+    path = f"/v1/approvals/{decided['approval_id']}/approve"
+    server.client.post(path, json={}, headers=server.auth(Role.REVIEWER))
+    used = _post(server, f"/v1/decisions/{decided['decision_id']}/consume", body)
+    assert used.json()["status"] == "approved"

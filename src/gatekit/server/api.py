@@ -23,6 +23,7 @@ from gatekit.api_keys import ApiKeyRecord, Principal, Role
 from gatekit.audit import KeyRing, read_witness, verify
 from gatekit.audit.export import export_jsonl
 from gatekit.audit.witness import WITNESS_FILE
+from gatekit.dlp import mask_value
 from gatekit.server.auth import engine_of, require
 from gatekit.server.metrics import metrics_of
 from gatekit.server.problems import KEYED_RESPONSES, ProblemError, problem_responses
@@ -50,6 +51,19 @@ KeyId = Annotated[str, PathParam(pattern=_ID, description="The key id: gk_<key i
 # -- decisions (agents) -----------------------------------------------------------------
 
 
+def _received(body: DecisionRequest) -> DecisionRequest:
+    """The request with its argument and metadata values DLP-masked before the
+    engine stores or records them: a caller other than gatekit's own client (which
+    masks before sending) may send real values. Policy and delegation still judge
+    the values received, as for a request prepared in the engine's own process."""
+    action = body.action
+    masked = {"arguments": mask_value(action.arguments), "metadata": mask_value(action.metadata)}
+    if masked == {"arguments": action.arguments, "metadata": action.metadata}:
+        return body
+    sent = body.model_copy(update={"action": action.model_copy(update=masked)})
+    return sent._client_side(unmasked=action, chain=None)
+
+
 def _answer(decision: Decision) -> Response:
     """The decision as JSON, written here: a Response returned from a plain route is
     sent as is, where a model would be validated again in another trip through the
@@ -67,7 +81,7 @@ def decide(body: DecisionRequest, request: Request, _: Agent) -> Response:
     """Decide on an action: allowed, blocked or pending review; recorded and audited.
     The same idempotency key returns the same decision."""
     started = time.perf_counter()
-    decision = engine_of(request).decide(body)
+    decision = engine_of(request).decide(_received(body))
     metrics_of(request).decided(decision, time.perf_counter() - started)
     return _answer(decision)
 
@@ -75,7 +89,7 @@ def decide(body: DecisionRequest, request: Request, _: Agent) -> Response:
 @router.post("/preview", response_model=Decision, tags=["decisions"], responses=_JSON_BODY)
 def preview(body: DecisionRequest, request: Request, _: Agent) -> Response:
     """What a decision would be, as a dry run: nothing recorded, no counter moved."""
-    return _answer(engine_of(request).preview(body))
+    return _answer(engine_of(request).preview(_received(body)))
 
 
 @router.get(
@@ -94,7 +108,7 @@ def get_decision(decision_id: DecisionId, request: Request, _: Agent) -> Respons
 def consume(decision_id: DecisionId, body: DecisionRequest, request: Request, _: Agent) -> Response:
     """Use a decision to run its action, re-checked against the action sent: an
     approval is single-use. Refused uses answer 409 with the decision."""
-    return _answer(engine_of(request).consume(decision_id, body))
+    return _answer(engine_of(request).consume(decision_id, _received(body)))
 
 
 @router.post(
