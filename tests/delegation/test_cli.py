@@ -78,7 +78,8 @@ def test_create_issue_delegate_verify_and_revoke(tmp_path: Path) -> None:
     out = _run("delegation", "verify", str(tmp_path / "w.chain"), *data)
     assert out.startswith("ok: root root → w, depth 2")
 
-    _run("delegation", "revoke", orch_id, *data)
+    # After "--": a key id (base64url) may start with "-", which would read as an option.
+    _run("delegation", "revoke", *data, "--", orch_id)
     refused = CliRunner().invoke(app, ["delegation", "verify", str(tmp_path / "w.chain"), *data])
     assert refused.exit_code == 1
     assert "ancestor_revoked" in refused.output
@@ -171,3 +172,11 @@ def test_issue_through_a_server(tmp_path: Path) -> None:
         no_key = CliRunner().invoke(app, [*ask, "--tool", "fs.read"], env={"GATEKIT_API_KEY": ""})
         assert no_key.exit_code == 2
         assert "--api-key" in no_key.output
+
+
+def test_a_key_id_that_starts_with_a_dash_is_revoked_after_double_dash(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["delegation", "revoke", "--data-dir", str(tmp_path / "state"), "--", "-rKX41a"]
+    )
+    assert result.exit_code == 1  # looked up (and not found), not a usage error
+    assert "no agent key -rKX41a" in result.output

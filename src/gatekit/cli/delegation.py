@@ -213,7 +213,13 @@ def verify(
 
 @delegation_app.command("revoke")
 def revoke(
-    key_id: Annotated[str, typer.Argument(help="The key id to revoke.")],
+    key_id: Annotated[
+        str,
+        typer.Argument(
+            help="The key id to revoke. A key id may start with '-': put it after --, "
+            "as in `gatekit delegation revoke -- -rKX…`."
+        ),
+    ],
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
