@@ -11,27 +11,14 @@ import pytest
 
 from tests.backends.fake_server import FakeServer
 from tests.backends.live_server import LiveServer
-
-POLICY = """
-version: 1
-default: allow
-rules:
-  - id: pay-needs-review
-    match: {tools: ["pay_*"]}
-    verdict: review
-    reason: payments need a human
-  - id: no-drops
-    match: {tools: ["drop_*"]}
-    verdict: block
-    reason: never drop tables
-"""
+from tests.server.conftest import REVIEW_POLICY  # the same rules as the in-process server tests
 
 
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[LiveServer]:
     with tempfile.TemporaryDirectory(prefix="gatekit-live-") as tmp:
         policy = Path(tmp) / "policy.yaml"
-        policy.write_text(POLICY)
+        policy.write_text(REVIEW_POLICY)
         server = LiveServer.start(Path(tmp) / "data", policy)
         try:
             yield server
